@@ -1,0 +1,54 @@
+"""Labeled TSV data sets (``sentence<TAB>label``, as in GLUE's SST-2)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SST2_DIR = REPO_ROOT.parent / "shared" / "data" / "sst2"
+DEFAULT_TRAIN_TSV = SST2_DIR / "train.tsv"
+DEFAULT_DEV_TSV = SST2_DIR / "dev.tsv"
+
+
+@dataclass(frozen=True)
+class LabeledTexts:
+    """Sentences with integer labels, read from one TSV file."""
+
+    path: Path
+    texts: list[str]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def read_labeled_tsv(path: Path | str, limit: int | None = None) -> LabeledTexts:
+    """Read a TSV with a header naming ``sentence`` and ``label`` columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"labeled TSV not found: {path}")
+    texts: list[str] = []
+    labels: list[int] = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        missing = {"sentence", "label"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {sorted(missing)} in header {reader.fieldnames}")
+        for row in reader:
+            texts.append(row["sentence"])
+            labels.append(int(row["label"]))
+            if limit is not None and len(texts) >= limit:
+                break
+    return LabeledTexts(path=path, texts=texts, labels=labels)
+
+
+def sha256_of(path: Path | str) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
