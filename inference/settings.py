@@ -26,7 +26,7 @@ class Settings:
     max_batch_size: int = 64
     inference_threads: int = 1
     micro_batch_max_size: int = 32
-    micro_batch_wait_ms: float = 2.0
+    micro_batch_wait_ms: float = 0.0
     host: str = "127.0.0.1"
     port: int = 8080
     web_concurrency: int = 1

@@ -77,10 +77,9 @@ def train(config: TrainConfig) -> Path:
     lengths = [len(ids) for ids in encoded]
 
     no_decay = ("bias", "LayerNorm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
+    decayed = [p for n, p in model.named_parameters() if not n.endswith(no_decay)]
+    not_decayed = [p for n, p in model.named_parameters() if n.endswith(no_decay)]
+    groups = [{"params": decayed, "weight_decay": config.weight_decay}, {"params": not_decayed, "weight_decay": 0.0}]
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs

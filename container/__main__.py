@@ -1,0 +1,47 @@
+"""``python -m container``: serve the API with uvicorn on ``HOST``:``PORT`` with ``WEB_CONCURRENCY`` workers.
+
+The model folder is verified before the server starts, so a missing or broken model stops start-up
+at once with a message naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import uvicorn
+
+from inference.manifest import ModelLoadError, verify_model_dir
+from inference.service import resolve_model_dir
+from inference.settings import get_settings
+
+
+def main() -> int:
+    """Verify the model, then run uvicorn."""
+    settings = get_settings()
+    try:
+        model_dir = resolve_model_dir(settings)
+        verify_model_dir(model_dir)
+    except ModelLoadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if settings.web_concurrency > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
+    print(f"serving {model_dir} on http://{settings.host}:{settings.port} ({settings.web_concurrency} worker(s))")
+    uvicorn.run(
+        "container.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.web_concurrency,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

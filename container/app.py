@@ -1,0 +1,117 @@
+"""FastAPI app: thin routes over the inference core."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from container import metrics
+from inference.batcher import MicroBatcher
+from inference.schemas import (
+    BatchPredictRequest,
+    BatchPredictResponse,
+    ErrorDetail,
+    ErrorResponse,
+    Health,
+    PredictRequest,
+    PredictResponse,
+    invalid_json_body,
+    validation_error_body,
+)
+from inference.service import SentimentService, elapsed_ms, load_model, to_responses
+from inference.settings import Settings, get_settings
+
+ERROR_RESPONSES = {400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+
+
+class BatchingService:
+    """The async face of the service: predictions go through the micro-batcher, off the event loop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.sync = SentimentService(load_model(settings))
+        self.batcher = MicroBatcher(self.sync.model, settings.micro_batch_max_size, settings.micro_batch_wait_ms)
+        metrics.MODEL_LOAD_SECONDS.set(self.sync.model.info.load_seconds)
+
+    async def predict(self, texts: list[str]) -> tuple[list[PredictResponse], float]:
+        """Responses for ``texts`` and the milliseconds they took, queueing included."""
+        started = time.perf_counter()
+        predictions = await self.batcher.predict(texts)
+        took = elapsed_ms(started)
+        for sentiment, count in Tally(p.sentiment for p in predictions).items():
+            metrics.PREDICTIONS.labels(sentiment).inc(count)
+        return to_responses(texts, predictions, took), took
+
+
+def get_service(request: Request) -> BatchingService:
+    """The service the lifespan loaded."""
+    return request.app.state.service
+
+
+ServiceDep = Annotated[BatchingService, Depends(get_service)]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API; the model is loaded (and verified) before the first request is accepted."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = BatchingService(settings)
+        yield
+        app.state.service.batcher.close()
+
+    app = FastAPI(
+        title="Sentiment API",
+        version="1.0",
+        summary="POSITIVE / NEGATIVE sentiment from an int8 ONNX model",
+        lifespan=lifespan,
+    )
+    app.add_middleware(metrics.PrometheusMiddleware)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = list(error.errors())
+        json_errors = [e for e in errors if e.get("type") == "json_invalid"]
+        if json_errors:
+            reason = json_errors[0].get("ctx", {}).get("error") or json_errors[0].get("msg")
+            return JSONResponse(invalid_json_body(f"request body is not valid JSON: {reason}"), status_code=400)
+        return JSONResponse(validation_error_body(errors), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "validation_error")
+        body = ErrorResponse(error=kind, detail=[ErrorDetail(field="path", message=str(error.detail))])
+        return JSONResponse(body.model_dump(), status_code=error.status_code, headers=error.headers)
+
+    @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
+    async def predict(body: PredictRequest, service: ServiceDep) -> PredictResponse:
+        """Sentiment of one text."""
+        (response,), _ = await service.predict([body.text])
+        return response
+
+    @app.post("/predict/batch", response_model=BatchPredictResponse, responses=ERROR_RESPONSES)
+    async def predict_batch(body: BatchPredictRequest, service: ServiceDep) -> BatchPredictResponse:
+        """Sentiments of several texts, in request order."""
+        responses, took = await service.predict(body.texts)
+        return BatchPredictResponse(predictions=responses, processing_time_ms=took)
+
+    @app.get("/health", response_model=Health)
+    async def health(service: ServiceDep) -> Health:
+        """Which model is loaded, and whether the service is ready."""
+        return service.sync.health()
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus exposition format."""
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return app

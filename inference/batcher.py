@@ -1,0 +1,95 @@
+"""Batch concurrent requests into one model call, off the event loop.
+
+One worker thread owns the model. Requests queue up while it runs; it then takes everything queued
+(up to ``max_batch_size`` texts) as the next batch. At low load a request runs alone at once; under
+load, per-call overhead is shared by many texts. ``max_wait_ms`` optionally waits for more requests
+before a batch starts (0: never wait).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+from inference.model import Prediction, SentimentModel
+
+_STOP = object()
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[list[Prediction]] = field(repr=False)
+
+
+class MicroBatcher:
+    """Runs ``model.predict_batch`` on batches gathered from concurrent callers."""
+
+    def __init__(self, model: SentimentModel, max_batch_size: int = 32, max_wait_ms: float = 0.0) -> None:
+        self.model = model
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000
+        self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="micro-batcher", daemon=True)
+        self._thread.start()
+
+    async def predict(self, texts: list[str]) -> list[Prediction]:
+        """Predictions for ``texts``, in order, computed in a batch with other callers' texts."""
+        loop = asyncio.get_running_loop()
+        job = _Job(texts, loop, loop.create_future())
+        self._jobs.put(job)
+        return await job.future
+
+    def close(self) -> None:
+        """Stop the worker thread after the jobs already queued."""
+        self._jobs.put(_STOP)
+        self._thread.join(timeout=5)
+
+    def _gather(self, first: _Job) -> tuple[list[_Job], bool]:
+        jobs, size = [first], len(first.texts)
+        deadline = time.perf_counter() + self.max_wait_s
+        while size < self.max_batch_size:
+            try:
+                remaining = deadline - time.perf_counter()
+                job = self._jobs.get(timeout=remaining) if remaining > 0 else self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is _STOP:
+                return jobs, True
+            jobs.append(job)  # type: ignore[arg-type]
+            size += len(job.texts)  # type: ignore[union-attr]
+        return jobs, False
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._jobs.get()
+            if first is _STOP:
+                return
+            jobs, stopping = self._gather(first)  # type: ignore[arg-type]
+            texts = [text for job in jobs for text in job.texts]
+            try:
+                predictions = self.model.predict_batch(texts)
+            except Exception as error:  # hand the failure to every waiting caller
+                for job in jobs:
+                    job.loop.call_soon_threadsafe(_set_exception, job.future, error)
+                continue
+            offset = 0
+            for job in jobs:
+                part = predictions[offset : offset + len(job.texts)]
+                offset += len(job.texts)
+                job.loop.call_soon_threadsafe(_set_result, job.future, part)
+
+
+def _set_result(future: asyncio.Future, value: list[Prediction]) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future, error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
