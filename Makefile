@@ -39,3 +39,14 @@ test: $(VENV)/.all-installed $(SAM)
 lint: $(VENV)/.all-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Run the real Lambda handler on one API Gateway v2 event, without Docker.
+invoke: $(VENV)/.all-installed
+	$(PY) -m functions.invoke $(EVENT)
+
+# Cold start of the Lambda handlers in fresh processes (not a test).
+bench-coldstart: $(VENV)/.all-installed
+	$(PY) -m functions.bench_coldstart
+
+sam-validate: $(SAM)
+	$(SAM) validate --lint --template template.yaml

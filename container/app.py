@@ -58,12 +58,20 @@ def get_service(request: Request) -> BatchingService:
 ServiceDep = Annotated[BatchingService, Depends(get_service)]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The API; the model is loaded (and verified) before the first request is accepted."""
+def create_app(settings: Settings | None = None, service: BatchingService | None = None) -> FastAPI:
+    """The API; the model is loaded (and verified) before the first request is accepted.
+
+    Pass a ``service`` loaded beforehand where the lifespan runs per invocation (Lambda through Mangum):
+    the app then uses it as it is and leaves it running.
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service is not None:
+            app.state.service = service
+            yield
+            return
         app.state.service = BatchingService(settings)
         yield
         app.state.service.batcher.close()
