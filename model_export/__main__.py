@@ -1,4 +1,4 @@
-"""``python -m model_export <step>``: train, export, quantize, validate (each usable alone)."""
+"""``python -m model_export <step>``: train, export, quantize, validate, bench (each usable alone)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--name", default=None, help="model name in the manifest (default: the int8 folder's name)")
     validate.add_argument("--threads", type=int, default=1)
 
+    bench = steps.add_parser("bench", help="latency and throughput: PyTorch baseline vs the ONNX models")
+    bench.add_argument("--threads", type=int, default=2)
+    bench.add_argument("--single", type=int, default=200, help="texts timed one at a time")
+    bench.add_argument("--batched", type=int, default=320, help="texts timed in batches of 32")
+
     random = steps.add_parser("random-checkpoint", help="a DistilBERT with random weights (timing, offline tests)")
     random.add_argument("--size", choices=("base", "tiny"), default="base")
     random.add_argument("--output", default="build/distilbert-base-random")
@@ -86,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             results = compare(Path(args.fp32), Path(args.int8), Path(args.data), threads=args.threads)
             manifest = write_manifest(Path(args.int8), results, name=args.name)
             print(json.dumps(manifest["validation"], indent=2))
+        elif args.step == "bench":
+            from model_export.bench import main as bench_main
+
+            return bench_main(args.threads, args.single, args.batched)
         elif args.step == "random-checkpoint":
             from model_export.random_checkpoint import build_random_distilbert
 
