@@ -104,11 +104,14 @@ def _ensure_bundled_fp32() -> tuple[Path, str]:
     if (real / "model.onnx").is_file():
         return real, "trained FP32 export from make model"
     from model_export.export import export_onnx
-    from model_export.train import default_base_checkpoint
+    from model_export.train import LABELS, default_base_checkpoint
 
     stand_in = BENCH_DIR / "minilm-l6-fp32"
     if not (stand_in / "model.onnx").is_file():
         export_onnx(default_base_checkpoint(), stand_in)
+        config = json.loads((stand_in / "config.json").read_text())
+        config["id2label"] = {str(index): label for index, label in LABELS.items()}
+        (stand_in / "config.json").write_text(json.dumps(config, indent=2))
     return stand_in, "MiniLM-L6 base, untrained head (same graph as the bundled FP32)"
 
 

@@ -29,6 +29,7 @@ def export_onnx(checkpoint: str, output_dir: Path | str, opset: int = DEFAULT_OP
         task="text-classification",
         opset=opset,
         local_files_only=local,
+        library_name="transformers",
         do_validation=True,
     )
     provenance = {"source_checkpoint": checkpoint, "opset": opset}
