@@ -137,14 +137,17 @@ class SentimentModel:
         """Classify one text."""
         return self.predict_batch([text])[0]
 
-    def predict_batch(self, texts: list[str]) -> list[Prediction]:
-        """Classify texts in order; similar lengths run together so padding wastes little work."""
+    def sorted_probabilities(self, texts: list[str]) -> np.ndarray:
+        """``probabilities`` for any number of texts, in order; similar lengths run together (little padding)."""
         order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
-        results: list[Prediction | None] = [None] * len(texts)
+        result = np.empty((len(texts), len(self._labels)), dtype=np.float32)
         for start in range(0, len(order), SUB_BATCH_SIZE):
             chunk = order[start : start + SUB_BATCH_SIZE]
-            probabilities = self.probabilities([texts[index] for index in chunk])
-            best = probabilities.argmax(axis=1)
-            for row, index in enumerate(chunk):
-                results[index] = Prediction(self._labels[best[row]], float(probabilities[row, best[row]]))
-        return results  # type: ignore[return-value]
+            result[chunk] = self.probabilities([texts[index] for index in chunk])
+        return result
+
+    def predict_batch(self, texts: list[str]) -> list[Prediction]:
+        """Classify texts, in order."""
+        probabilities = self.sorted_probabilities(texts)
+        best = probabilities.argmax(axis=1)
+        return [Prediction(self._labels[b], float(row[b])) for row, b in zip(probabilities, best, strict=True)]

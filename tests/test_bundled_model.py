@@ -1,0 +1,54 @@
+"""The committed model: intact, within its bars, and as accurate as its manifest says."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from inference.manifest import sha256_file, verify_model_dir
+from model_export.data import read_labeled_tsv
+from tests.conftest import SHARED_DIR, SST2_DEV
+
+ALLOWED_FILES = {"model.onnx", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json"}
+
+
+@pytest.fixture(scope="module")
+def manifest(bundled_model_dir) -> dict:
+    return json.loads((bundled_model_dir / "manifest.json").read_text())
+
+
+def test_every_file_matches_its_manifest_hash(bundled_model_dir):
+    verify_model_dir(bundled_model_dir)
+
+
+def test_only_serving_files_are_shipped(bundled_model_dir, manifest):
+    shipped = {path.name for path in bundled_model_dir.iterdir()}
+    assert shipped == ALLOWED_FILES | {"manifest.json"}
+    assert set(manifest["files"]) == ALLOWED_FILES
+
+
+def test_size_and_accuracy_bars(bundled_model_dir, manifest):
+    assert (bundled_model_dir / "model.onnx").stat().st_size <= 30 * 1024 * 1024
+    validation = manifest["validation"]
+    assert validation["int8_accuracy"] >= 0.89
+    assert validation["label_agreement"] >= 0.985
+    assert manifest["quantization"]["arch"] == "arm64"
+
+
+def test_provenance_is_recorded(manifest):
+    for key in ("base_model", "source_checkpoint", "training_data", "training_data_sha256", "seed", "tool_versions"):
+        assert manifest[key], key
+    assert manifest["training"]["train_examples"] == 67_349
+    train_tsv = SHARED_DIR / "data" / "sst2" / "train.tsv"
+    if train_tsv.is_file():
+        assert manifest["training_data_sha256"] == sha256_file(train_tsv)
+
+
+@pytest.mark.skipif(not SST2_DEV.is_file(), reason=f"SST-2 dev set not found at {SST2_DEV}")
+def test_dev_accuracy_is_what_the_manifest_says(bundled_model, manifest):
+    data = read_labeled_tsv(SST2_DEV)
+    predicted = [p.sentiment == "POSITIVE" for p in bundled_model.predict_batch(data.texts)]
+    accuracy = float(np.mean(np.array(predicted) == (np.array(data.labels) == 1)))
+    assert abs(accuracy - manifest["validation"]["int8_accuracy"]) <= 0.002, accuracy
