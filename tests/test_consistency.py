@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from inference.settings import REPO_ROOT, Settings, environment_variable_names
+from inference.settings import Settings, environment_variable_names
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTAINER_DOCKERFILE = "container/Dockerfile"
 FUNCTIONS_DOCKERFILE = "functions/Dockerfile"
 APP_MODULE = "container/app.py"

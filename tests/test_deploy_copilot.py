@@ -16,8 +16,7 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from inference.settings import REPO_ROOT
-from tests.test_consistency import copilot_manifests, copilot_variants, load_yaml, relative
+from tests.test_consistency import REPO_ROOT, copilot_manifests, copilot_variants, load_yaml, relative
 
 SCHEMA_DIR = REPO_ROOT.parent / "shared" / "schemas" / "copilot"
 ENTRY_SCHEMA = "copilot-schema.json"

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.settings import REPO_ROOT
-
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILES = ["container/Dockerfile", "functions/Dockerfile"]
 
 

@@ -14,8 +14,7 @@ import jsonschema
 import pytest
 from kubernetes_validate import utils as kubernetes_validate
 
-from inference.settings import REPO_ROOT
-from tests.test_consistency import K8S_DIR, k8s_documents, k8s_objects, load_yaml, relative
+from tests.test_consistency import K8S_DIR, REPO_ROOT, k8s_documents, k8s_objects, load_yaml, relative
 
 SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "eksctl" / "schema.json"
 CLUSTER = REPO_ROOT / "eksctl" / "cluster.yaml"

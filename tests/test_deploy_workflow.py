@@ -12,17 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from inference.settings import REPO_ROOT
-from tests.test_consistency import WORKFLOW, workflow, workflow_scripts
+from tests.test_consistency import REPO_ROOT, WORKFLOW, workflow, workflow_scripts
 
 WORKFLOW_PATH = REPO_ROOT / WORKFLOW
 README = REPO_ROOT / "README.md"
 PENDING_DEPLOY_DOC = REPO_ROOT / "docs" / "pending" / "deploy.md"
 # Commands a user runs to test, deploy, smoke-test or roll back; each must be documented as the workflow runs it.
 DOCUMENTED_TOOLS = ("make", "sam", "copilot", "kubectl", "kustomize", "eksctl", "python -m ops")
-COMMAND = re.compile(
-    rf"(?:^|(?<=[\s;(&|]))((?:{'|'.join(re.escape(t) for t in DOCUMENTED_TOOLS)})[ \t][^;&|)\n]*)", re.M
-)
+SHELL_SEPARATORS = re.compile(r"&&|\|\||[;|()`]|\$\(")
+SHELL_KEYWORDS = ("then", "else", "do", "if", "!", "time")
 
 
 def venv_tool(name: str) -> str | None:
@@ -66,16 +64,24 @@ def workflow_commands() -> list[str]:
     """Deploy-tool commands in the workflow, each cut before its first variable or quoted argument."""
     commands = []
     for script in workflow_scripts():
-        for match in COMMAND.finditer(script):
-            words = []
-            for word in match.group(1).split():
-                if any(mark in word for mark in "$\"'<{"):
-                    break
-                words.append(word)
-            command = " ".join(words)
-            # A bare tool name is a shell case label ("sam | copilot)"), not a command.
-            if command not in DOCUMENTED_TOOLS:
-                commands.append(command)
+        for line in script.splitlines():
+            line = re.sub(r"(^|\s)#.*$", "", line)  # shell comments
+            for segment in SHELL_SEPARATORS.split(line):
+                words = segment.split()
+                while words and words[0] in SHELL_KEYWORDS:
+                    words = words[1:]
+                literal = []
+                for word in words:
+                    if any(mark in word for mark in "$\"'<{"):
+                        break
+                    literal.append(word)
+                command = " ".join(literal)
+                # A bare tool name is a shell case label ("sam | copilot)"), not a command.
+                if (
+                    f"{command} ".startswith(tuple(f"{tool} " for tool in DOCUMENTED_TOOLS))
+                    and command not in DOCUMENTED_TOOLS
+                ):
+                    commands.append(command)
     return commands
 
 
