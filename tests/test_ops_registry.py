@@ -1,0 +1,312 @@
+"""Model registry on S3 (moto): publish, list, fetch, MODEL_URI downloads, hash checks and retries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from inference.manifest import MANIFEST_FILE, ModelLoadError, describe_files, sha256_file
+from inference.s3_model import (
+    RetryPolicy,
+    call_with_retries,
+    fetch_model,
+    forget_fetched_models,
+    new_client,
+    parse_s3_uri,
+)
+from ops import registry
+from ops.cli import main
+from ops.errors import OpsError
+
+BUCKET = "sentiment-models"
+PREFIX = f"s3://{BUCKET}/minilm"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """Dummy credentials and a moto-backed AWS for the whole test."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    forget_fetched_models()
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        yield
+    forget_fetched_models()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The backoff waits a retry policy asked for (nothing really sleeps)."""
+    return []
+
+
+@pytest.fixture
+def s3(aws, sleeps):
+    """An S3 client whose retry policy records its waits instead of sleeping."""
+    return new_client("s3", policy=RetryPolicy(sleep=sleeps.append))
+
+
+def make_model(folder: Path, version: str, accuracy: float = 0.9, created: str = "2026-11-28T00:00:00+00:00") -> Path:
+    """A small fake model folder (no real ONNX needed for registry logic) with a manifest from ``describe_files``."""
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(version.encode() * 40_000)
+    (folder / "tokenizer.json").write_text(json.dumps({"version": version}))
+    (folder / "config.json").write_text(json.dumps({"id2label": {"0": "NEGATIVE", "1": "POSITIVE"}}))
+    manifest = {
+        "name": "minilm-l6-sst2-int8",
+        "version": version,
+        "created": created,
+        "validation": {"int8_accuracy": accuracy, "fp32_accuracy": accuracy + 0.01, "label_agreement": 0.99},
+        "files": describe_files(folder),
+    }
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    return folder
+
+
+def throttle_first_call(client, operation: str, code: str = "Throttling", status: int = 400) -> list[str]:
+    """Make the first ``operation`` call fail with ``code``; returns a log of every call that reached the hook."""
+    calls: list[str] = []
+
+    def hook(**kwargs):
+        calls.append(operation)
+        if len(calls) == 1:
+            raise ClientError(
+                {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                operation,
+            )
+
+    client.raw.meta.events.register(f"before-call.s3.{operation}", hook)
+    return calls
+
+
+def test_publish_list_fetch_round_trip(s3, tmp_path):
+    model = make_model(tmp_path / "v1", "20261128-aaaa1111", accuracy=0.88)
+    make_model(tmp_path / "v2", "20261129-bbbb2222", accuracy=0.91, created="2026-11-29T00:00:00+00:00")
+
+    first = registry.publish(model, PREFIX, s3)
+    registry.publish(tmp_path / "v2", PREFIX + "/", s3)
+
+    assert first.uri == f"{PREFIX}/20261128-aaaa1111"
+    versions = registry.list_versions(PREFIX, s3)
+    assert [v.version for v in versions] == ["20261128-aaaa1111", "20261129-bbbb2222"]
+    assert [v.int8_accuracy for v in versions] == [0.88, 0.91]
+    expected_size = sum(entry["bytes"] for entry in describe_files(model).values())
+    assert versions[0].size_bytes == expected_size
+    assert versions[0].files == 3
+
+    fetched = registry.fetch(first.uri, tmp_path / "fetched", s3)
+    assert fetched["version"] == "20261128-aaaa1111"
+    for name in ("model.onnx", "tokenizer.json", "config.json", MANIFEST_FILE):
+        assert sha256_file(tmp_path / "fetched" / name) == sha256_file(model / name)
+
+
+def test_publish_refuses_a_folder_that_does_not_match_its_manifest(s3, tmp_path):
+    model = make_model(tmp_path / "model", "20261128-aaaa1111")
+    (model / "tokenizer.json").write_text("{}")
+    with pytest.raises(OpsError, match=r"refusing to publish .*tokenizer\.json: sha256 .* does not match"):
+        registry.publish(model, PREFIX, s3)
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+
+
+def test_publish_refuses_an_existing_version(s3, tmp_path):
+    model = make_model(tmp_path / "model", "20261128-aaaa1111")
+    registry.publish(model, PREFIX, s3)
+    with pytest.raises(OpsError, match="already exists"):
+        registry.publish(model, PREFIX, s3)
+
+
+def test_fetch_refuses_a_tampered_object_and_leaves_nothing_behind(s3, tmp_path):
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    s3.put_object(Bucket=BUCKET, Key=location.key("model.onnx"), Body=b"not the published bytes")
+    with pytest.raises(OpsError, match=r"model\.onnx.*sha256 .* does not match"):
+        registry.fetch(location.uri, tmp_path / "out", s3)
+    assert list(tmp_path.glob("out*")) == [] and list(tmp_path.glob(".out*")) == []
+
+
+def test_list_marks_a_version_without_manifest_incomplete(s3, tmp_path):
+    s3.put_object(Bucket=BUCKET, Key="minilm/half-uploaded/model.onnx", Body=b"x")
+    (version,) = registry.list_versions(PREFIX, s3)
+    assert (version.version, version.complete) == ("half-uploaded", False)
+
+
+def test_fetch_model_downloads_once_and_reuses_a_verified_cache(s3, tmp_path):
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    gets = []
+    s3.raw.meta.events.register("before-call.s3.GetObject", lambda **kwargs: gets.append(1))
+    cache = tmp_path / "cache"
+
+    local = fetch_model(location.uri, cache, s3=s3)
+    downloads = len(gets)
+    assert downloads == 4  # the manifest and its three files
+    assert fetch_model(location.uri, cache, s3=s3) == local  # same process: no S3 call at all
+    forget_fetched_models()  # a new cold start with the cache still on disk
+    assert fetch_model(location.uri, cache, s3=s3) == local
+    assert len(gets) == downloads
+
+    (local / "config.json").write_text("{}")  # a damaged cache is downloaded again
+    forget_fetched_models()
+    fetch_model(location.uri, cache, s3=s3)
+    assert len(gets) == 2 * downloads
+    assert sha256_file(local / "config.json") == sha256_file(tmp_path / "model" / "config.json")
+
+
+def test_fetch_model_refuses_to_serve_a_model_that_fails_verification(s3, tmp_path):
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    s3.put_object(Bucket=BUCKET, Key=location.key("tokenizer.json"), Body=b"{}")
+    with pytest.raises(ModelLoadError) as caught:
+        fetch_model(location.uri, tmp_path / "cache", s3=s3)
+    assert str(caught.value).startswith(f"cannot load model: {location.uri}/tokenizer.json: sha256 ")
+    assert not (tmp_path / "cache" / BUCKET / "minilm" / "20261128-aaaa1111").exists()
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("https://example.com/model", "not an S3 URI"),
+        (f"s3://{BUCKET}", "must name a version folder"),
+        ("s3://Bad_Bucket/x", "not a valid S3 bucket name"),
+        (f"{PREFIX}/no-such-version", "does not exist"),
+        ("s3://no-such-bucket-here/minilm/v1", "bucket no-such-bucket-here does not exist"),
+    ],
+)
+def test_fetch_model_errors_name_the_problem(s3, tmp_path, uri, reason):
+    with pytest.raises(ModelLoadError, match=reason):
+        fetch_model(uri, tmp_path / "cache", s3=s3)
+
+
+def test_serving_settings_resolve_model_uri_through_the_cache(s3, tmp_path, monkeypatch):
+    from inference.service import resolve_model_dir
+    from inference.settings import Settings
+
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    settings = Settings(model_uri=location.uri, model_cache_dir=tmp_path / "cache")
+    local = resolve_model_dir(settings)
+    assert local == tmp_path / "cache" / BUCKET / "minilm" / "20261128-aaaa1111"
+    assert json.loads((local / MANIFEST_FILE).read_text())["version"] == "20261128-aaaa1111"
+
+
+def test_a_throttled_download_is_retried_after_a_backoff(s3, sleeps, tmp_path):
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    calls = throttle_first_call(s3, "GetObject")
+    local = fetch_model(location.uri, tmp_path / "cache", s3=s3)
+    assert (local / "model.onnx").is_file()
+    assert len(calls) == 5  # four objects, the first of them twice
+    assert sleeps == [s3.policy.delay(1)] == [0.25]
+
+
+def test_a_5xx_on_upload_is_retried_and_publish_succeeds(s3, sleeps, tmp_path):
+    calls = throttle_first_call(s3, "PutObject", code="InternalError", status=500)
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    assert len(calls) == 5  # three files and the manifest, the first file twice
+    assert sleeps == [0.25]
+    assert [v.version for v in registry.list_versions(PREFIX, s3)] == [location.prefix.rsplit("/", 1)[-1]]
+
+
+def test_a_throttled_listing_is_retried(s3, sleeps):
+    calls = throttle_first_call(s3, "ListObjectsV2", code="SlowDown", status=503)
+    assert registry.list_versions(PREFIX, s3) == []
+    assert (len(calls), sleeps) == (2, [0.25])
+
+
+def test_backoff_grows_and_gives_up_after_the_last_attempt():
+    waits: list[float] = []
+    policy = RetryPolicy(attempts=4, base_delay_s=0.5, max_delay_s=1.5, sleep=waits.append)
+    throttled = ClientError({"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {}}, "Op")
+    attempts = []
+
+    def always_throttled():
+        attempts.append(1)
+        raise throttled
+
+    with pytest.raises(ClientError):
+        call_with_retries(always_throttled, policy, "op")
+    assert len(attempts) == 4
+    assert waits == [0.5, 1.0, 1.5]
+
+
+def test_errors_that_are_not_transient_are_not_retried(s3, sleeps):
+    denied = ClientError({"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, "Op")
+    attempts = []
+
+    def refuse():
+        attempts.append(1)
+        raise denied
+
+    with pytest.raises(ClientError):
+        call_with_retries(refuse, s3.policy, "op")
+    assert (len(attempts), sleeps) == (1, [])
+
+
+def test_parse_s3_uri_rejects_dot_segments():
+    assert parse_s3_uri(f"{PREFIX}//v1/").key("manifest.json") == "minilm/v1/manifest.json"
+    with pytest.raises(ValueError, match=r"'\.\.' are not allowed in the key"):
+        parse_s3_uri(f"{PREFIX}/../other")
+
+
+def test_cli_publish_list_fetch(aws, tmp_path, capsys):
+    model = make_model(tmp_path / "model", "20261128-aaaa1111", accuracy=0.875)
+    assert main(["publish", str(model), PREFIX]) == 0
+    assert f"MODEL_URI={PREFIX}/20261128-aaaa1111" in capsys.readouterr().out
+
+    assert main(["list", PREFIX, "--json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert (listed["version"], listed["int8_accuracy"]) == ("20261128-aaaa1111", 0.875)
+    assert main(["list", PREFIX]) == 0
+    table = capsys.readouterr().out
+    assert "20261128-aaaa1111" in table and "87.50%" in table
+
+    assert main(["fetch", f"{PREFIX}/20261128-aaaa1111", str(tmp_path / "copy")]) == 0
+    assert "3 files verified" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["list", "s3://no-such-bucket-here/minilm"], "error: cannot list s3://no-such-bucket-here/minilm: bucket"),
+        (["list", "/local/path"], "error: /local/path: not an S3 URI (expected s3://bucket/prefix)"),
+        (
+            ["fetch", f"{PREFIX}/missing", "out"],
+            f"error: fetch failed: {PREFIX}/missing/manifest.json: object does not exist",
+        ),
+    ],
+)
+def test_cli_errors_are_one_line_without_traceback(aws, capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(message)
+    assert error.count("\n") == 1 and "Traceback" not in error
+
+
+def test_cli_publish_to_a_missing_bucket_and_a_bad_folder(aws, tmp_path, capsys):
+    model = make_model(tmp_path / "model", "20261128-aaaa1111")
+    assert main(["publish", str(model), "s3://no-such-bucket-here/minilm"]) == 1
+    assert capsys.readouterr().err == "error: bucket no-such-bucket-here does not exist\n"
+    shutil.rmtree(model)
+    assert main(["publish", str(model), PREFIX]) == 1
+    assert "model folder does not exist" in capsys.readouterr().err
+
+
+def test_the_service_refuses_to_start_on_a_bad_model_uri(tmp_path):
+    import subprocess
+    import sys
+
+    from inference.settings import REPO_ROOT
+
+    env = {"PATH": "/usr/bin:/bin", "MODEL_URI": "https://example.com/model", "MODEL_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "container"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: cannot load model: https://example.com/model: MODEL_URI: not an S3 URI (expected s3://bucket/prefix)\n"
+    )
