@@ -593,11 +593,27 @@ def test_image_name_agrees_between_ci_and_kubernetes():
     assert_agree(facts, "container image name")
 
 
-def test_model_dir_agrees_between_dockerfiles():
+def test_model_dir_agrees_between_images_and_deployment_files():
+    """Both images put the model in one folder; a deployment file that sets MODEL_DIR names the same one."""
     facts = []
     for dockerfile_name in (CONTAINER_DOCKERFILE, FUNCTIONS_DOCKERFILE):
         env = Dockerfile.read(require(dockerfile_name)).env
         facts.append(Fact(f"{dockerfile_name} ENV MODEL_DIR", env.get("MODEL_DIR")))
+    sam = repo_path(SAM_TEMPLATE)
+    for name, function in sam_functions(load_yaml(sam)) if sam.exists() else []:
+        variables = (function.get("Environment") or {}).get("Variables") or {}
+        if "MODEL_DIR" in variables:
+            facts.append(Fact(f"{SAM_TEMPLATE} {name} Environment MODEL_DIR", variables["MODEL_DIR"]))
+    for path, manifest in copilot_service_manifests():
+        for label, variant in copilot_variants(manifest):
+            if "MODEL_DIR" in (variant.get("variables") or {}):
+                facts.append(Fact(f"{relative(path)}{label} variables.MODEL_DIR", variant["variables"]["MODEL_DIR"]))
+    for path, container in pod_containers():
+        facts += [
+            Fact(f"{relative(path)} container {container['name']} env MODEL_DIR", env.get("value"))
+            for env in container.get("env", [])
+            if env["name"] == "MODEL_DIR"
+        ]
     assert_agree(facts, "model directory")
 
 
