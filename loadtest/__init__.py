@@ -1,0 +1,1 @@
+"""Load tests, capacity probes and the platform comparison report (``python -m loadtest``)."""

@@ -1,0 +1,376 @@
+"""Targets a load test runs against: a URL, or a local server the runner starts and stops on loopback.
+
+- ``local-container``: ``python -m container`` with the environment ``container/Dockerfile`` sets (its last
+  stage's ``ENV`` lines: ``WEB_CONCURRENCY``, ``INFERENCE_THREADS``, ...), ``MODEL_DIR`` on the local model;
+- ``local-lambda``: the real Lambda handler in the local emulation (``loadtest.lambda_emulator``);
+- ``baseline``: the seed-style PyTorch FP32 server (``loadtest.baseline_server``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inference.settings import BUNDLED_MODEL_DIR, REPO_ROOT, environment_variable_names
+
+LOCAL_TARGETS = ("local-container", "local-lambda", "baseline")
+DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
+SAM_TEMPLATE = REPO_ROOT / "template.yaml"
+BASELINE_CHECKPOINT = REPO_ROOT / "build" / "distilbert-base-random"
+BASELINE_CHECKPOINT_COMMAND = (
+    "python -m model_export random-checkpoint --size base --output build/distilbert-base-random"
+)
+# Image-only variables that make no sense for a process on this machine.
+IMAGE_ONLY_VARIABLES = {"PATH", "PYTHONPATH", "VIRTUAL_ENV", "HOME", "LD_LIBRARY_PATH", "LAMBDA_TASK_ROOT"}
+STARTUP_TIMEOUT_S = 120.0
+
+
+class TargetError(RuntimeError):
+    """A target could not be started or reached; the message names the reason."""
+
+
+@dataclass
+class LocalOptions:
+    """Settings for the local targets."""
+
+    model_dir: Path = BUNDLED_MODEL_DIR
+    baseline_checkpoint: Path = BASELINE_CHECKPOINT
+    lambda_concurrency: int = 4
+    lambda_idle_timeout_s: float = 60.0
+    lambda_memory_mb: int | None = None
+    log_dir: Path | None = None
+
+
+@dataclass
+class Target:
+    """A reachable target: its URL and what is known about the server behind it."""
+
+    name: str
+    url: str
+    server: dict[str, Any] = field(default_factory=dict)
+    emulated: bool = False
+    model: dict[str, Any] | None = None
+    process: subprocess.Popen | None = None
+
+    def emulator_stats(self) -> dict[str, Any] | None:
+        """The Lambda emulation's cold starts and durations (``local-lambda`` only)."""
+        if self.name != "local-lambda":
+            return None
+        with urllib.request.urlopen(f"{self.url}/_emulator/stats", timeout=10) as response:
+            return json.loads(response.read())
+
+    def server_cpu_seconds(self) -> float | None:
+        """CPU seconds the server's processes have used so far (user + system), where they can be read."""
+        if self.process is None:
+            return None
+        import psutil
+
+        try:
+            root = psutil.Process(self.process.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return None
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
+
+def dockerfile_env(path: Path = DOCKERFILE) -> dict[str, str]:
+    """The variables the Dockerfile's last stage sets with ``ENV`` (both ``K=V ...`` and ``K V`` forms)."""
+    if not path.is_file():
+        raise TargetError(f"{path}: not found; local-container runs with the environment its ENV lines set")
+    text = re.sub(r"\\\r?\n", " ", path.read_text(encoding="utf-8"))
+    env: dict[str, str] = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.upper().startswith("FROM "):
+            env = {}  # a new stage starts with a clean environment
+            continue
+        if not stripped.upper().startswith("ENV "):
+            continue
+        body = stripped[4:].strip()
+        words = shlex.split(body, comments=False)
+        if words and "=" in words[0]:
+            for word in words:
+                name, _, value = word.partition("=")
+                env[name] = value
+        elif len(words) >= 2:
+            env[words[0]] = body.split(None, 1)[1].strip()
+    return env
+
+
+def container_env(model_dir: Path, port: int, dockerfile: Path = DOCKERFILE) -> tuple[dict[str, str], dict[str, str]]:
+    """The environment for ``python -m container`` as the image runs it, and the Dockerfile variables applied."""
+    applied = {name: value for name, value in dockerfile_env(dockerfile).items() if name not in IMAGE_ONLY_VARIABLES}
+    env = {name: value for name, value in os.environ.items() if name not in environment_variable_names()}
+    env.update(applied)
+    local = {"MODEL_DIR": str(model_dir), "HOST": "127.0.0.1", "PORT": str(port)}
+    env.update(local)
+    env.pop("MODEL_URI", None)
+    return env, {name: value for name, value in applied.items() if name not in local}
+
+
+class _IgnoreTags:
+    """A YAML loader that reads CloudFormation's ``!Ref``/``!Sub``/... as plain values."""
+
+    @staticmethod
+    def loader():
+        import yaml
+
+        class Loader(yaml.SafeLoader):
+            pass
+
+        def any_tag(loader, suffix, node):
+            if isinstance(node, yaml.ScalarNode):
+                return loader.construct_scalar(node)
+            if isinstance(node, yaml.SequenceNode):
+                return loader.construct_sequence(node)
+            return loader.construct_mapping(node)
+
+        Loader.add_multi_constructor("!", any_tag)
+        return Loader
+
+
+def template_memory_mb(path: Path = SAM_TEMPLATE, handler: str = "functions.handler.lambda_handler") -> int | None:
+    """``MemorySize`` of the SAM function that runs ``handler`` (or of ``Globals``), if the template says."""
+    if not path.is_file():
+        return None
+    import yaml
+
+    try:
+        template = yaml.load(path.read_text(encoding="utf-8"), Loader=_IgnoreTags.loader())
+    except yaml.YAMLError:
+        return None
+    if not isinstance(template, dict):
+        return None
+    default = ((template.get("Globals") or {}).get("Function") or {}).get("MemorySize")
+    for resource in (template.get("Resources") or {}).values():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties") or {}
+        command = (properties.get("ImageConfig") or {}).get("Command") or [properties.get("Handler")]
+        if handler in command:
+            memory = properties.get("MemorySize", default)
+            return int(memory) if isinstance(memory, int | str) and str(memory).isdigit() else None
+    return int(default) if isinstance(default, int) else None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _log_tail(path: Path | None, limit: int = 1500) -> str:
+    if path is None or not path.is_file():
+        return ""
+    text = path.read_text(errors="replace").strip()
+    return text[-limit:]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, log_path: Path | None, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = _log_tail(log_path)
+            raise TargetError(f"server exited with status {process.returncode} before it was ready: {tail}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise TargetError(f"server at {url} not healthy after {timeout_s:.0f} s: {_log_tail(log_path)}")
+
+
+def _read_listening_line(process: subprocess.Popen, log_path: Path | None, timeout_s: float) -> str:
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if selector.select(timeout=0.2):
+            line = process.stdout.readline().decode().strip()
+            if line.startswith("listening on "):
+                return line.removeprefix("listening on ")
+            if not line and process.poll() is not None:
+                break
+    raise TargetError(f"Lambda emulation did not start: {_log_tail(log_path)}")
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Stop a server started by this module: SIGTERM to its process group, SIGKILL after ``grace_s``."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace_s)
+    except ProcessLookupError:
+        pass
+    if process.stdout:
+        process.stdout.close()
+
+
+def _model_info(model_dir: Path) -> dict[str, Any]:
+    info: dict[str, Any] = {"dir": str(model_dir), "bundled": model_dir.resolve() == BUNDLED_MODEL_DIR.resolve()}
+    try:
+        manifest = json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))
+        info.update(name=manifest.get("name"), version=manifest.get("version"))
+    except (OSError, json.JSONDecodeError):
+        pass
+    return info
+
+
+def _check_model_dir(model_dir: Path) -> None:
+    from inference.manifest import ModelLoadError, read_manifest
+
+    try:
+        read_manifest(model_dir)
+    except ModelLoadError as error:
+        raise TargetError(str(error)) from None
+
+
+def _spawn(
+    command: list[str], env: dict[str, str], log_path: Path | None, stdout_pipe: bool = False
+) -> subprocess.Popen:
+    log = log_path.open("ab") if log_path else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout_pipe else log,
+            stderr=log,
+            start_new_session=True,  # its own process group: stop_process ends it and every worker it started
+        )
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()
+
+
+def cpu_count() -> int:
+    """CPUs this process (and the servers it starts) may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _start_container(options: LocalOptions) -> Target:
+    _check_model_dir(options.model_dir)
+    port = free_port()
+    env, applied = container_env(options.model_dir.resolve(), port)
+    log_path = options.log_dir / "server.log" if options.log_dir else None
+    process = _spawn([sys.executable, "-m", "container"], env, log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log_path, STARTUP_TIMEOUT_S)
+    except TargetError:
+        stop_process(process)
+        raise
+    server = {
+        "cpus": float(cpu_count()),
+        "workers": int(applied.get("WEB_CONCURRENCY", "1")),
+        "dockerfile_env": applied,
+    }
+    return Target("local-container", url, server, False, _model_info(options.model_dir), process)
+
+
+def start_emulator(arguments: list[str], log_path: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``python -m loadtest.lambda_emulator --port 0 ARGUMENTS``; its process and front URL once it listens."""
+    env = {name: value for name, value in os.environ.items() if name not in environment_variable_names()}
+    command = [sys.executable, "-m", "loadtest.lambda_emulator", "--port", "0", *arguments]
+    process = _spawn(command, env, log_path, stdout_pipe=True)
+    try:
+        return process, _read_listening_line(process, log_path, STARTUP_TIMEOUT_S)
+    except TargetError:
+        stop_process(process)
+        raise
+
+
+def _start_lambda(options: LocalOptions) -> Target:
+    _check_model_dir(options.model_dir)
+    memory = options.lambda_memory_mb or template_memory_mb()
+    arguments = [
+        "--model",
+        str(options.model_dir.resolve()),
+        "--concurrency",
+        str(options.lambda_concurrency),
+        "--idle-timeout",
+        str(options.lambda_idle_timeout_s),
+    ]
+    if memory:
+        arguments += ["--memory-mb", str(memory)]
+    log_path = None
+    if options.log_dir:
+        arguments += ["--log-dir", str(options.log_dir / "lambda-environments")]
+        log_path = options.log_dir / "emulator.log"
+    process, url = start_emulator(arguments, log_path)
+    server = {
+        "cpus": float(cpu_count()),
+        "workers": options.lambda_concurrency,
+        "concurrency_limit": options.lambda_concurrency,
+        "idle_timeout_s": options.lambda_idle_timeout_s,
+        "memory_mb": memory,
+    }
+    return Target("local-lambda", url, server, True, _model_info(options.model_dir), process)
+
+
+def _start_baseline(options: LocalOptions) -> Target:
+    checkpoint = options.baseline_checkpoint
+    if not (checkpoint / "config.json").is_file():
+        raise TargetError(f"baseline checkpoint {checkpoint} not found; make it with: {BASELINE_CHECKPOINT_COMMAND}")
+    port = free_port()
+    log_path = options.log_dir / "server.log" if options.log_dir else None
+    env = dict(os.environ)
+    command = [sys.executable, "-m", "loadtest.baseline_server", "--checkpoint", str(checkpoint), "--port", str(port)]
+    process = _spawn(command, env, log_path)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log_path, STARTUP_TIMEOUT_S)
+    except TargetError:
+        stop_process(process)
+        raise
+    model = {"dir": str(checkpoint), "name": "distilbert-base (random weights, PyTorch FP32)", "bundled": False}
+    return Target("baseline", url, {"cpus": float(cpu_count()), "workers": 1}, False, model, process)
+
+
+@contextmanager
+def running_target(target: str, options: LocalOptions):
+    """Yield a ``Target`` for ``target`` (a URL or a local target name); local servers are stopped on exit."""
+    if target.startswith(("http://", "https://")):
+        yield Target(target, target.rstrip("/"), {"cpus": None, "workers": None})
+        return
+    starters = {"local-container": _start_container, "local-lambda": _start_lambda, "baseline": _start_baseline}
+    if target not in starters:
+        raise TargetError(f"unknown target {target!r}: give a URL (http://...) or one of {', '.join(LOCAL_TARGETS)}")
+    if options.log_dir:
+        options.log_dir.mkdir(parents=True, exist_ok=True)
+    started = starters[target](options)
+    try:
+        yield started
+    finally:
+        if started.process is not None:
+            stop_process(started.process)
