@@ -129,49 +129,70 @@ def container_env(model_dir: Path, port: int, dockerfile: Path = DOCKERFILE) -> 
     return env, {name: value for name, value in applied.items() if name not in local}
 
 
-class _IgnoreTags:
-    """A YAML loader that reads CloudFormation's ``!Ref``/``!Sub``/... as plain values."""
+def _template_loader():
+    """A YAML loader that reads CloudFormation tags: ``!Ref X`` as ``{"Ref": "X"}``, the others as plain values."""
+    import yaml
 
-    @staticmethod
-    def loader():
-        import yaml
+    class Loader(yaml.SafeLoader):
+        pass
 
-        class Loader(yaml.SafeLoader):
-            pass
+    def any_tag(loader, suffix, node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            return {"Ref": value} if suffix == "Ref" else value
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node)
+        return loader.construct_mapping(node)
 
-        def any_tag(loader, suffix, node):
-            if isinstance(node, yaml.ScalarNode):
-                return loader.construct_scalar(node)
-            if isinstance(node, yaml.SequenceNode):
-                return loader.construct_sequence(node)
-            return loader.construct_mapping(node)
-
-        Loader.add_multi_constructor("!", any_tag)
-        return Loader
+    Loader.add_multi_constructor("!", any_tag)
+    return Loader
 
 
-def template_memory_mb(path: Path = SAM_TEMPLATE, handler: str = "functions.handler.lambda_handler") -> int | None:
-    """``MemorySize`` of the SAM function that runs ``handler`` (or of ``Globals``), if the template says."""
+def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
+    """``{"Ref": P}`` replaced by parameter P's default, in lists too."""
+    if isinstance(value, list):
+        return [_resolve(item, parameters) for item in value]
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return (parameters.get(value["Ref"]) or {}).get("Default")
+    return value
+
+
+def template_function(path: Path = SAM_TEMPLATE, handler: str = "functions.handler.lambda_handler") -> dict[str, Any]:
+    """``MemorySize`` and ``Timeout`` of the SAM function that runs ``handler`` (parameter defaults resolved).
+
+    Values the template does not give (or no template) are absent from the answer.
+    """
     if not path.is_file():
-        return None
+        return {}
     import yaml
 
     try:
-        template = yaml.load(path.read_text(encoding="utf-8"), Loader=_IgnoreTags.loader())
+        template = yaml.load(path.read_text(encoding="utf-8"), Loader=_template_loader())
     except yaml.YAMLError:
-        return None
+        return {}
     if not isinstance(template, dict):
-        return None
-    default = ((template.get("Globals") or {}).get("Function") or {}).get("MemorySize")
+        return {}
+    parameters = template.get("Parameters") or {}
+    defaults = (template.get("Globals") or {}).get("Function") or {}
     for resource in (template.get("Resources") or {}).values():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
             continue
-        properties = resource.get("Properties") or {}
-        command = (properties.get("ImageConfig") or {}).get("Command") or [properties.get("Handler")]
-        if handler in command:
-            memory = properties.get("MemorySize", default)
-            return int(memory) if isinstance(memory, int | str) and str(memory).isdigit() else None
-    return int(default) if isinstance(default, int) else None
+        properties = {**defaults, **(resource.get("Properties") or {})}
+        command = _resolve((properties.get("ImageConfig") or {}).get("Command"), parameters)
+        if handler not in (command or [_resolve(properties.get("Handler"), parameters)]):
+            continue
+        found = {}
+        for key, name in (("MemorySize", "memory_mb"), ("Timeout", "timeout_s")):
+            value = _resolve(properties.get(key), parameters)
+            if isinstance(value, int | str) and str(value).isdigit():
+                found[name] = int(value)
+        return found
+    return {}
+
+
+def template_memory_mb(path: Path = SAM_TEMPLATE, handler: str = "functions.handler.lambda_handler") -> int | None:
+    """``MemorySize`` of the SAM function that runs ``handler``, if the template says."""
+    return template_function(path, handler).get("memory_mb")
 
 
 def free_port() -> int:
@@ -312,7 +333,8 @@ def start_emulator(arguments: list[str], log_path: Path | None = None) -> tuple[
 
 def _start_lambda(options: LocalOptions) -> Target:
     _check_model_dir(options.model_dir)
-    memory = options.lambda_memory_mb or template_memory_mb()
+    function = template_function()
+    memory = options.lambda_memory_mb or function.get("memory_mb")
     arguments = [
         "--model",
         str(options.model_dir.resolve()),
@@ -323,6 +345,8 @@ def _start_lambda(options: LocalOptions) -> Target:
     ]
     if memory:
         arguments += ["--memory-mb", str(memory)]
+    if function.get("timeout_s"):
+        arguments += ["--timeout", str(function["timeout_s"])]
     log_path = None
     if options.log_dir:
         arguments += ["--log-dir", str(options.log_dir / "lambda-environments")]
@@ -334,6 +358,7 @@ def _start_lambda(options: LocalOptions) -> Target:
         "concurrency_limit": options.lambda_concurrency,
         "idle_timeout_s": options.lambda_idle_timeout_s,
         "memory_mb": memory,
+        "function_timeout_s": function.get("timeout_s"),
     }
     return Target("local-lambda", url, server, True, _model_info(options.model_dir), process)
 

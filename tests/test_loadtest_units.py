@@ -114,18 +114,29 @@ def test_dockerfile_env_missing_file_names_it(tmp_path):
         targets.dockerfile_env(tmp_path / "Dockerfile")
 
 
-def test_template_memory_reads_the_handlers_function(tmp_path):
+def test_template_function_resolves_parameters_for_the_handler(tmp_path):
     template = tmp_path / "template.yaml"
     template.write_text(
-        "Globals:\n  Function:\n    MemorySize: 1024\nResources:\n"
-        "  Api:\n    Type: AWS::Serverless::Function\n    Properties:\n      MemorySize: !Ref Memory\n"
+        "Parameters:\n  Handler:\n    Type: String\n    Default: functions.handler.lambda_handler\n"
+        "  Memory:\n    Type: Number\n    Default: 2048\n"
+        "Globals:\n  Function:\n    Timeout: 10\nResources:\n"
+        "  Other:\n    Type: AWS::Serverless::Function\n    Properties:\n      MemorySize: 512\n"
         "      ImageConfig:\n        Command: [functions.mangum_handler.lambda_handler]\n"
-        "  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      MemorySize: 2048\n"
-        "      ImageConfig:\n        Command: [functions.handler.lambda_handler]\n"
+        "  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      MemorySize: !Ref Memory\n"
+        "      ImageConfig:\n        Command: [!Ref Handler]\n"
     )
-    assert targets.template_memory_mb(template) == 2048
-    assert targets.template_memory_mb(template, "functions.mangum_handler.lambda_handler") is None
+    assert targets.template_function(template) == {"memory_mb": 2048, "timeout_s": 10}
+    assert targets.template_memory_mb(template, "functions.mangum_handler.lambda_handler") == 512
+    assert targets.template_function(template, "functions.other.handler") == {}
     assert targets.template_memory_mb(tmp_path / "absent.yaml") is None
+
+
+def test_template_function_reads_the_projects_template():
+    if not targets.SAM_TEMPLATE.is_file():
+        pytest.skip("template.yaml is not in this checkout")
+    function = targets.template_function()
+    assert 128 <= function["memory_mb"] <= 10240
+    assert 1 <= function["timeout_s"] <= 900
 
 
 def test_api_gateway_event_has_the_v2_shape():
