@@ -1,0 +1,5 @@
+"""`python -m costmodel <command>`."""
+
+from costmodel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""Calibrate the service inputs from what this project measured: `--from-results DIR`.
+
+Reads, defensively, whatever is present:
+
+- ``DIR/<name>/summary.json`` (and ``DIR/summary.json``), written by the load-test runner. Each is
+  classified by its ``target``: ``local-container`` (or a URL on ``elb.amazonaws.com``) describes the
+  container that Fargate and EKS run; ``local-lambda`` (or a URL on ``execute-api``/``lambda-url``)
+  describes Lambda; ``baseline`` and other URLs are not a platform and are skipped. Of several summaries
+  of one kind the local one wins (it carries the CPU count and the billed duration), then the newest.
+- ``DIR/bench/bench.json`` (or any ``bench.json`` under DIR), written by ``make bench``.
+
+What each file gives (a value only replaces the default when it is present and valid):
+
+| input | from |
+| --- | --- |
+| container RPS per core | ``capacity.knee_rps / server.cpus`` (container summary) |
+| container p99 budget, p99 | ``capacity.p99_budget_ms`` (p99 at or below the knee is within it) |
+| capacity steps | ``capacity.steps`` (to re-size for a tighter SLO in ``recommend``) |
+| container p99 without a capacity probe | ``latency_ms.p99`` (container summary) |
+| Lambda billed duration | ``lambda.billed_duration_ms.median`` (local-lambda summary) |
+| Lambda memory | ``lambda.memory_mb`` |
+| Lambda warm p99 | ``latency_ms.p99`` (Lambda summary) |
+| Lambda cold start (latency and billed INIT) | ``cold_starts.median_ms`` when ``cold_starts.count`` > 0 |
+| Lambda billed duration without a local-lambda summary | bench ``single_p50_ms`` of the int8 row (see below) |
+
+The bench fallback scales the one-core model time by Lambda's CPU share: × 1769 / memory MB when the
+memory is below 1,769 MB (one full vCPU); it measures the model only, not the handler.
+
+Assumption stated: RPS per task/pod = knee RPS per core × task/pod vCPU, i.e. throughput scales with
+the vCPU a task gets (true for CPU-bound serving with one worker per core; a Fargate x86 vCPU is a
+hyperthread, a Graviton vCPU a physical core, so x86 may serve less per vCPU than a local core).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from costmodel.service import LAMBDA_MB_PER_VCPU, CapacityStep, ServiceProfile
+
+CONTAINER, LAMBDA = "container", "lambda"
+
+
+def _number(data: Any, *path: str, positive: bool = True) -> float | None:
+    """data[path...] as a float if it is a finite number (> 0 when ``positive``), else None."""
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    if isinstance(data, bool) or not isinstance(data, int | float) or not math.isfinite(data):
+        return None
+    if positive and data <= 0:
+        return None
+    return float(data)
+
+
+def classify(target: Any) -> str | None:
+    """Which platform kind a summary's ``target`` measured, or None when it is not a platform."""
+    if not isinstance(target, str):
+        return None
+    if target == "local-container":
+        return CONTAINER
+    if target == "local-lambda":
+        return LAMBDA
+    lowered = target.lower()
+    if lowered.startswith(("http://", "https://")):
+        if "execute-api" in lowered or "lambda-url" in lowered:
+            return LAMBDA
+        if "elb.amazonaws.com" in lowered:
+            return CONTAINER
+    return None
+
+
+def _read_json(path: Path, notes: list[str]) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        notes.append(f"{path}: unreadable ({error}); skipped")
+        return None
+    except json.JSONDecodeError as error:
+        notes.append(f"{path}: not valid JSON ({error.msg}, line {error.lineno}); skipped")
+        return None
+    if not isinstance(data, dict):
+        notes.append(f"{path}: expected a JSON object; skipped")
+        return None
+    return data
+
+
+def _summary_files(directory: Path) -> list[Path]:
+    files = sorted(directory.glob("*/summary.json"))
+    top = directory / "summary.json"
+    if top.is_file():
+        files.insert(0, top)
+    return files
+
+
+def _bench_file(directory: Path) -> Path | None:
+    preferred = directory / "bench" / "bench.json"
+    if preferred.is_file():
+        return preferred
+    found = sorted(directory.rglob("bench.json"))
+    return found[0] if found else None
+
+
+def _pick(candidates: list[tuple[Path, dict]]) -> tuple[Path, dict] | None:
+    """Local measurement first (it carries CPUs and billed duration), then the newest file."""
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (str(c[1].get("target", "")).startswith("local-"), c[0].stat().st_mtime))
+
+
+def _apply_container(profile: ServiceProfile, path: Path, data: dict) -> ServiceProfile:
+    knee = _number(data, "capacity", "knee_rps")
+    cpus = _number(data, "server", "cpus")
+    budget = _number(data, "capacity", "p99_budget_ms")
+    if knee is not None and cpus is not None:
+        profile = profile.with_value(
+            "rps_per_core", knee / cpus, f"{path}: capacity.knee_rps {knee:g} / server.cpus {cpus:g}"
+        )
+        steps = []
+        raw_steps = data["capacity"].get("steps")
+        for raw in raw_steps if isinstance(raw_steps, list) else []:
+            achieved, p99 = _number(raw, "achieved_rps", positive=False), _number(raw, "p99_ms")
+            failures = raw.get("failures", 0) if isinstance(raw, dict) else None
+            if achieved is None or p99 is None or not isinstance(failures, int):
+                continue
+            steps.append(CapacityStep(_number(raw, "offered_rps", positive=False) or 0.0, achieved, p99, failures))
+        if steps:
+            profile = replace(profile, capacity_steps=tuple(steps), capacity_cpus=cpus)
+            profile = profile.with_value("capacity_steps", profile.capacity_steps, f"{path}: capacity.steps")
+    elif knee is not None:
+        profile = profile.with_note(
+            f"{path}: capacity.knee_rps present but server.cpus missing; RPS per core not derived"
+        )
+    if budget is not None:
+        profile = profile.with_value("p99_budget_ms", budget, f"{path}: capacity.p99_budget_ms")
+        profile = profile.with_value(
+            "container_p99_ms", budget, f"{path}: capacity.p99_budget_ms (p99 at or below the knee)"
+        )
+    else:
+        p99 = _number(data, "latency_ms", "p99")
+        if p99 is not None:
+            profile = profile.with_value("container_p99_ms", p99, f"{path}: latency_ms.p99 (no capacity probe)")
+    return profile
+
+
+def _apply_lambda(profile: ServiceProfile, path: Path, data: dict) -> ServiceProfile:
+    billed = _number(data, "lambda", "billed_duration_ms", "median")
+    if billed is not None:
+        profile = profile.with_value("lambda_duration_ms", billed, f"{path}: lambda.billed_duration_ms.median")
+    memory = _number(data, "lambda", "memory_mb")
+    if memory is not None and memory.is_integer() and 128 <= memory <= 10240:
+        profile = profile.with_value("lambda_memory_mb", int(memory), f"{path}: lambda.memory_mb")
+    p99 = _number(data, "latency_ms", "p99")
+    if p99 is not None:
+        profile = profile.with_value("lambda_warm_p99_ms", p99, f"{path}: latency_ms.p99")
+    count = _number(data, "cold_starts", "count", positive=False)
+    cold = _number(data, "cold_starts", "median_ms")
+    if count and cold is not None:
+        profile = profile.with_value("lambda_cold_start_ms", cold, f"{path}: cold_starts.median_ms")
+    return profile
+
+
+def _bench_row(data: dict) -> dict | None:
+    raw_rows = data.get("rows")
+    rows = [r for r in raw_rows if isinstance(r, dict)] if isinstance(raw_rows, list) else []
+    if not rows:
+        return None
+    int8 = [r for r in rows if "int8" in str(r.get("name", "")).lower()]
+    return (int8 or rows)[0]
+
+
+def load_results(directory: Path | str, profile: ServiceProfile | None = None) -> ServiceProfile:
+    """The profile with every input the files in ``directory`` provide; ``notes`` says what was read or skipped."""
+    directory = Path(directory)
+    profile = profile or ServiceProfile()
+    if not directory.is_dir():
+        return profile.with_note(f"{directory}: no such results directory; every service input is the default")
+
+    notes: list[str] = []
+    kinds: dict[str, list[tuple[Path, dict]]] = {CONTAINER: [], LAMBDA: []}
+    for path in _summary_files(directory):
+        data = _read_json(path, notes)
+        if data is None:
+            continue
+        kind = classify(data.get("target"))
+        if kind is None:
+            notes.append(f"{path}: target {data.get('target')!r} is not a platform measurement; skipped")
+            continue
+        kinds[kind].append((path, data))
+
+    chosen = _pick(kinds[CONTAINER])
+    if chosen:
+        profile = _apply_container(profile, *chosen)
+    chosen_lambda = _pick(kinds[LAMBDA])
+    if chosen_lambda:
+        profile = _apply_lambda(profile, *chosen_lambda)
+    for kind, candidates in kinds.items():
+        used = chosen if kind == CONTAINER else chosen_lambda
+        notes.extend(
+            f"{path}: another {kind} summary; {used[0]} was used" for path, _ in candidates if used and path != used[0]
+        )
+
+    bench_path = _bench_file(directory)
+    if bench_path is not None:
+        bench = _read_json(bench_path, notes)
+        row = _bench_row(bench) if bench is not None else None
+        p50 = _number(row, "single_p50_ms") if row is not None else None
+        if row is None or p50 is None:
+            if bench is not None:
+                notes.append(f"{bench_path}: no row with single_p50_ms; skipped")
+        elif "lambda_duration_ms" in profile.sources:
+            notes.append(f"{bench_path}: read, but the Lambda duration came from the Lambda summary")
+        else:
+            scale = max(1.0, LAMBDA_MB_PER_VCPU / profile.lambda_memory_mb)
+            profile = profile.with_value(
+                "lambda_duration_ms",
+                p50 * scale,
+                f"{bench_path}: single_p50_ms {p50:g} of row {row.get('name')!r}"
+                + (f" × {scale:.3f} (CPU share at {profile.lambda_memory_mb} MB)" if scale > 1 else "")
+                + "; model time only, handler overhead not measured",
+            )
+    if not any(k in profile.sources for k in ("rps_per_core", "lambda_duration_ms", "container_p99_ms")):
+        notes.append(f"{directory}: no usable measurements found; service inputs are the documented defaults")
+    for note in notes:
+        profile = profile.with_note(note)
+    return profile
