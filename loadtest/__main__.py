@@ -57,6 +57,12 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target", required=True, help="URL, or local-container | local-lambda | baseline (started on 127.0.0.1)"
     )
+    parser.add_argument(
+        "--endpoints",
+        type=Path,
+        default=None,
+        help="JSON of `python -m ops endpoints --json`; --target then names one of its keys (lambda, ecs)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="results folder (summary.json and CSVs go there)")
     parser.add_argument("--label", default=None, help="name in the report (default: from the target)")
     local = parser.add_argument_group("local targets")
@@ -135,6 +141,22 @@ def _think_time(text: str) -> tuple[float, float]:
     return values
 
 
+def resolve_target(target: str, endpoints: Path | None) -> str:
+    """The target itself, or with ``--endpoints`` the URL its key names in that JSON file."""
+    if endpoints is None:
+        return target
+    import json
+
+    try:
+        urls = json.loads(endpoints.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"--endpoints {endpoints}: not readable as JSON ({error})") from None
+    if not isinstance(urls, dict) or not isinstance(urls.get(target), str):
+        keys = ", ".join(sorted(urls)) if isinstance(urls, dict) else "none"
+        raise ValueError(f"--endpoints {endpoints} has no URL for {target!r} (keys: {keys})")
+    return urls[target]
+
+
 def _local_options(args: argparse.Namespace, idle_default: float):
     from loadtest.targets import BASELINE_CHECKPOINT, LocalOptions
 
@@ -159,7 +181,7 @@ def _run(args: argparse.Namespace) -> int:
             "for the burst to meet cold environments"
         )
     config = RunConfig(
-        target=args.target,
+        target=resolve_target(args.target, args.endpoints),
         out_dir=args.out,
         users=args.users,
         spawn_rate=args.spawn_rate,
@@ -219,7 +241,7 @@ def _capacity(args: argparse.Namespace) -> int:
     if args.growth <= 1:
         raise ValueError(f"--growth ({args.growth:g}) must be above 1")
     config = CapacityConfig(
-        target=args.target,
+        target=resolve_target(args.target, args.endpoints),
         out_dir=args.out,
         label=args.label,
         budget_ms=args.budget_ms,

@@ -271,3 +271,17 @@ def test_connections_cover_the_rate_within_bounds():
     assert capacity.connections_for(10, 100) == 8
     assert capacity.connections_for(600, 100) == 240
     assert capacity.connections_for(100_000, 100) == 1000
+
+
+def test_endpoints_file_names_the_target_url(tmp_path):
+    from loadtest.__main__ import resolve_target
+
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text(json.dumps({"lambda": "https://abc.execute-api.us-east-1.amazonaws.com", "ecs": "http://x"}))
+    assert resolve_target("lambda", endpoints) == "https://abc.execute-api.us-east-1.amazonaws.com"
+    assert resolve_target("local-container", None) == "local-container"
+    with pytest.raises(ValueError, match=r"no URL for 'eks' \(keys: ecs, lambda\)"):
+        resolve_target("eks", endpoints)
+    endpoints.write_text("not json")
+    with pytest.raises(ValueError, match="not readable as JSON"):
+        resolve_target("lambda", endpoints)
