@@ -42,10 +42,12 @@ LAMBDA_SUMMARY = {
     "server": {"cpus": 1.0, "workers": 1},
     "lambda": {"billed_duration_ms": {"median": 17.0, "p99": 31.0}, "memory_mb": 2048},
 }
-BENCH = {
+BENCH = {  # row names as `make bench` (model_export/bench.py) writes them
     "rows": [
-        {"name": "fp32", "single_p50_ms": 12.0, "single_p99_ms": 20.0, "batch32_texts_per_s": 400},
-        {"name": "int8", "single_p50_ms": 6.0, "single_p99_ms": 9.0, "batch32_texts_per_s": 900},
+        {"name": "(a) PyTorch FP32 DistilBERT-base, padded to 512", "single_p50_ms": 90.0, "single_p99_ms": 120.0},
+        {"name": "(b) ONNX int8 DistilBERT-base", "single_p50_ms": 20.0, "single_p99_ms": 30.0},
+        {"name": "(c) ONNX FP32 MiniLM-L6 [trained]", "single_p50_ms": 12.0, "single_p99_ms": 20.0},
+        {"name": "(d) ONNX int8 MiniLM-L6 (bundled model)", "single_p50_ms": 6.0, "single_p99_ms": 9.0},
     ]
 }
 
@@ -84,8 +86,16 @@ def test_measurements_replace_defaults_and_name_their_file(tmp_path):
 
 def test_bench_gives_the_lambda_duration_when_no_lambda_summary(tmp_path):
     profile = load_results(write_results(tmp_path, lam=None))
-    assert profile.lambda_duration_ms == 6.0  # int8 row; 2048 MB is a full vCPU, no scaling
-    assert "single_p50_ms 6 of row 'int8'" in profile.source("lambda_duration_ms")
+    assert profile.lambda_duration_ms == 6.0  # the bundled model's row; 2048 MB is a full vCPU, no scaling
+    assert "single_p50_ms 6 of row '(d) ONNX int8 MiniLM-L6 (bundled model)'" in profile.source("lambda_duration_ms")
+
+
+def test_bench_duration_scales_with_lambda_cpu_share_below_1769_mb(tmp_path):
+    lam = {"target": "local-lambda", "lambda": {"memory_mb": 1024}}  # memory, but no billed duration
+    profile = load_results(write_results(tmp_path, lam=lam))
+    assert profile.lambda_memory_mb == 1024
+    assert profile.lambda_duration_ms == pytest.approx(6.0 * 1769 / 1024)
+    assert "× 1.728 (CPU share at 1024 MB)" in profile.source("lambda_duration_ms")
     assert profile.lambda_warm_p99_ms == DEFAULT_SERVICE.lambda_warm_p99_ms
 
 
