@@ -20,6 +20,7 @@ from costmodel.compare import (
     DEFAULT_VOLUMES,
     CrossoverResult,
     Row,
+    Scenario,
     compare,
     find_crossovers,
     row_json,
@@ -540,7 +541,6 @@ def _compare_scenarios(args: argparse.Namespace, resolved: Resolved, volumes: li
     variants = scenarios(resolved.inputs, resolved.pricing)
     results = []
     for s in variants:
-        validate(s.inputs, resolved.pricing)
         results.append(
             (
                 s,
@@ -620,14 +620,10 @@ def cmd_crossover(args: argparse.Namespace, resolved: Resolved) -> int:
     if args.max_volume <= args.min_volume:
         raise CliError("--max-volume must be above --min-volume")
     variants = scenarios(resolved.inputs, resolved.pricing) if args.scenarios else None
-    runs = []
-    for name, description, inputs in (
-        [(s.name, s.description, s.inputs) for s in variants]
-        if variants
-        else [("baseline", "inputs as given", resolved.inputs)]
-    ):
-        validate(inputs, resolved.pricing)
-        runs.append((name, description, find_crossovers(args.min_volume, args.max_volume, inputs, resolved.pricing)))
+    runs = [
+        (s.name, s.description, find_crossovers(args.min_volume, args.max_volume, s.inputs, resolved.pricing))
+        for s in variants or [Scenario("baseline", "inputs as given", resolved.inputs)]
+    ]
     if args.json:
         body = {name: {"description": d, **result.to_json()} for name, d, result in runs}
         _print_json({"scenarios": body} if variants else runs[0][2].to_json() | {"inputs": resolved.rows_json()})

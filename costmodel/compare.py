@@ -23,6 +23,7 @@ from costmodel.model import (
     all_costs,
     cheapest,
     platform_cost,
+    validate,
 )
 from costmodel.pricing import Pricing
 
@@ -185,7 +186,7 @@ def _other_arch(inputs: ModelInputs, pricing: Pricing) -> ModelInputs:
 
 
 def scenarios(inputs: ModelInputs, pricing: Pricing) -> list[Scenario]:
-    """The baseline and one variation per lever, each changing one thing from the baseline."""
+    """The baseline and one variation per lever, each changing one thing from the baseline; each is validated."""
     other = _other_arch(inputs, pricing)
     spot_share = inputs.fargate.spot_share or FARGATE_SPOT_SCENARIO_SHARE
     fargate_spot = replace(inputs, fargate=replace(inputs.fargate, spot_share=spot_share))
@@ -198,7 +199,7 @@ def scenarios(inputs: ModelInputs, pricing: Pricing) -> list[Scenario]:
         fargate=replace(inputs.fargate, spot_share=spot_share),
         eks=replace((other if inputs.arch == "x86_64" else inputs).eks, spot=True),
     )
-    return [
+    variants = [
         Scenario("baseline", f"inputs as given ({inputs.arch})", inputs),
         Scenario(other.arch, f"{other.arch} instead of {inputs.arch}, same duration and throughput", other),
         Scenario("savings-plan", "Compute Savings Plan on Lambda, Fargate and EC2 on-demand usage", savings),
@@ -210,3 +211,6 @@ def scenarios(inputs: ModelInputs, pricing: Pricing) -> list[Scenario]:
             combined,
         ),
     ]
+    for scenario in variants:
+        validate(scenario.inputs, pricing)
+    return variants

@@ -136,7 +136,7 @@ def _lambda_option(
     first = _judge_lambda(cost, profile, slo, cold_ok, label)
     if first.meets or not first.cold_starts or profile.lambda_warm_p99_ms > slo:
         return first
-    need = max(pc + 1, math.ceil(cost.derived["peak_concurrency"] / inputs.target_utilization), 1)
+    need = max(pc + 1, math.ceil(cost.derived["peak_concurrency"] / inputs.target_utilization))
     covered = replace(inputs, lambda_=replace(inputs.lambda_, provisioned_concurrency=need))
     cost = platform_cost("lambda", daily, covered, pricing)
     second = _judge_lambda(cost, profile, slo, cold_ok, f"Lambda + provisioned concurrency {need}")

@@ -131,8 +131,9 @@ def _apply_container(profile: ServiceProfile, path: Path, data: dict) -> Service
                 continue
             steps.append(CapacityStep(_number(raw, "offered_rps", positive=False) or 0.0, achieved, p99, failures))
         if steps:
-            profile = replace(profile, capacity_steps=tuple(steps), capacity_cpus=cpus)
-            profile = profile.with_value("capacity_steps", profile.capacity_steps, f"{path}: capacity.steps")
+            profile = replace(
+                profile.with_value("capacity_steps", tuple(steps), f"{path}: capacity.steps"), capacity_cpus=cpus
+            )
     elif knee is not None:
         profile = profile.with_note(
             f"{path}: capacity.knee_rps present but server.cpus missing; RPS per core not derived"
