@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadtest.runner import lambda_block
+from loadtest.runner import emulator_cold_starts, lambda_block
 from loadtest.summary import cold_start_block, write_summary
 from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target
 from loadtest.texts import REVIEWS
@@ -236,10 +236,12 @@ def build_summary(
         server["cpus"] = config.server_cpus
     if config.server_workers is not None:
         server["workers"] = config.server_workers
-    cold = cold_start_block(
-        [entry["cold_start_ms"] for entry in emulator.get("cold_starts", [])] if emulator else [],
-        "emulator" if emulator else "none measured by the capacity probe",
-    )
+    if emulator is not None:
+        cold = emulator_cold_starts(emulator)
+    elif target.process is not None:
+        cold = cold_start_block([], "none during the probe: the server was started and healthy before the load")
+    else:
+        cold = cold_start_block([], "not observable from the client")
     generator = {"cpu_percent": reference["generator_cpu_percent"] if reference else None, "tool": tool}
     summary: dict[str, Any] = {
         "target": config.target,

@@ -54,6 +54,10 @@ def _cold_start(summary: dict[str, Any]) -> float | None:
     return cold["median_ms"] if cold["count"] else None
 
 
+def _cold_start_alone(summary: dict[str, Any]) -> float | None:
+    return summary["cold_starts"].get("alone_median_ms")
+
+
 def _success_rate(summary: dict[str, Any]) -> float | None:
     requests = summary["requests"]
     return 100.0 * (requests - summary["failures"]) / requests if requests else None
@@ -69,6 +73,7 @@ ROWS = (
     Row("p95 latency", "ms", _latency("p95"), False),
     Row("p99 latency", "ms", _latency("p99"), False),
     Row("cold start (median)", "ms", _cold_start, False),
+    Row("cold start alone (median)", "ms", _cold_start_alone, False),
     Row("RPS", "req/s", lambda summary: summary["rps"], True),
     Row("success rate", "%", _success_rate, True),
     Row("capacity knee", "req/s", _knee, True),
@@ -345,7 +350,8 @@ def _notes(results: list[Result]) -> list[str]:
         notes.append(
             "¹ Local emulation of AWS Lambda on this machine (`loadtest.lambda_emulator`: the real handler through "
             "`awslambdaric`, one process per execution environment): these are not AWS figures. Cold starts "
-            "here share this machine's CPUs; on Lambda each environment has its own."
+            'here share this machine\'s CPUs; on Lambda each environment has its own: "cold start alone" counts '
+            "only environments that initialised while no other one did."
         )
     baseline = next((result for result in results if result.is_baseline), None)
     if baseline:

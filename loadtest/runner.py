@@ -239,6 +239,13 @@ def read_aggregated_stats(path: Path) -> dict[str, str]:
     raise RunError(f"{path}: no Aggregated row")
 
 
+def emulator_cold_starts(stats: dict[str, Any]) -> dict[str, Any]:
+    """``cold_starts`` from the Lambda emulation's stats, with those that initialised alone apart."""
+    entries = stats.get("cold_starts", [])
+    alone = [entry["cold_start_ms"] for entry in entries if entry.get("overlapping_inits") == 0]
+    return cold_start_block([entry["cold_start_ms"] for entry in entries], "emulator", alone)
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
@@ -278,7 +285,7 @@ def build_summary(
     for _, name, elapsed, _ in requests:
         by_name.setdefault(name, []).append(elapsed)
     if emulator is not None:
-        cold = cold_start_block([entry["cold_start_ms"] for entry in emulator.get("cold_starts", [])], "emulator")
+        cold = emulator_cold_starts(emulator)
     elif target.process is not None:
         cold = cold_start_block([], "none during the run: the server was started and healthy before the load")
     else:
@@ -308,7 +315,7 @@ def build_summary(
         "load_generator": {"cpu_percent": outcome.cpu_percent, "tool": "locust", "host_cpus": os.cpu_count()},
         "load": {
             "users": config.burst_users if config.scenario == "burst" else config.users,
-            "spawn_rate": config.spawn_rate,
+            "spawn_rate": float(config.burst_users) if config.scenario == "burst" else config.spawn_rate,
             "duration_s": round(config.length_s, 3),
             "think_time_s": [config.think_min_s, config.think_max_s],
         },

@@ -53,15 +53,25 @@ def latency_block(values_ms: list[float]) -> dict[str, float | None]:
     }
 
 
-def cold_start_block(durations_ms: list[float] | None, source: str) -> dict[str, Any]:
-    """``cold_starts``: count, median and every duration; ``source`` says where they come from (or why none)."""
+def cold_start_block(
+    durations_ms: list[float] | None, source: str, alone_ms: list[float] | None = None
+) -> dict[str, Any]:
+    """``cold_starts``: count, median and every duration; ``source`` says where they come from (or why none).
+
+    ``alone_ms``, where given, are the cold starts that had the machine to themselves (no other environment
+    initialising at the same time): ``alone_count`` and ``alone_median_ms``.
+    """
     durations = [round(value, 3) for value in durations_ms or []]
-    return {
+    block: dict[str, Any] = {
         "count": len(durations),
         "median_ms": _round(percentile(durations, 0.5)),
         "durations_ms": durations,
         "source": source,
     }
+    if alone_ms is not None:
+        block["alone_count"] = len(alone_ms)
+        block["alone_median_ms"] = _round(percentile(alone_ms, 0.5))
+    return block
 
 
 def _is_number(value: Any, allow_none: bool = False) -> bool:

@@ -32,6 +32,7 @@ def test_table_has_a_column_per_result_and_a_winner_per_row(written_report):
     assert _row(text, "p99 latency") == ["p99 latency (ms)", "1,150", "41.0 (0.036×)", "950 (0.83×)", "local-container"]
     assert _row(text, "capacity knee") == ["capacity knee (req/s)", "20.0", "540 (27×)", "–", "local-container"]
     assert _row(text, "cold start (median)")[1:] == ["–", "–", "850", "–"]  # one value: nothing to compare
+    assert _row(text, "cold start alone (median)")[1:] == ["–", "–", "780", "–"]
     assert _row(text, "success rate")[-1] == "baseline, local-container"
     assert _row(text, "success rate")[3] == "99.78 % (1×)"
 

@@ -13,7 +13,7 @@ from loadtest import capacity, summary, targets
 from loadtest.checks import check_batch, check_single
 from loadtest.http11 import Request
 from loadtest.lambda_emulator import api_gateway_event, http_response_from_result
-from loadtest.runner import lambda_block, parse_duration
+from loadtest.runner import emulator_cold_starts, lambda_block, parse_duration
 from loadtest.scenarios import burst_length_s, burst_phases
 from loadtest.texts import REVIEWS, pick_batch
 
@@ -178,6 +178,19 @@ def test_lambda_block_bills_each_invocation_rounded_up():
     assert block["billed_duration_ms"]["median"] == 2.5  # of 2, 2, 3, 10
     assert block["billed_duration_ms"]["p99"] == pytest.approx(9.79)
     assert block["memory_mb"] == 2048 and block["init_ms"]["median"] == 400.0
+
+
+def test_emulator_cold_starts_keep_those_that_initialised_alone():
+    stats = {
+        "cold_starts": [
+            {"cold_start_ms": 500.0, "overlapping_inits": 0},
+            {"cold_start_ms": 1500.0, "overlapping_inits": 2},
+            {"cold_start_ms": 700.0, "overlapping_inits": 0},
+        ]
+    }
+    block = emulator_cold_starts(stats)
+    assert block["count"] == 3 and block["median_ms"] == 700.0
+    assert block["alone_count"] == 2 and block["alone_median_ms"] == 600.0
 
 
 def test_latency_and_cold_start_blocks():
