@@ -26,7 +26,8 @@ def test_batch_keeps_order_and_matches_single_predictions(bundled_model):
     batch = bundled_model.predict_batch(texts)
     singles = [bundled_model.predict(text) for text in texts]
     assert [p.sentiment for p in batch] == [p.sentiment for p in singles]
-    np.testing.assert_allclose([p.confidence for p in batch], [p.confidence for p in singles], atol=1e-4)
+    # Dynamic int8 quantization scales activations per call, so batch-mates shift probabilities slightly.
+    np.testing.assert_allclose([p.confidence for p in batch], [p.confidence for p in singles], atol=0.02)
 
 
 def test_long_text_is_truncated_to_the_model_limit(bundled_model):
