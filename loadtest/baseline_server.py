@@ -12,9 +12,12 @@ the API contract of ``inference/schemas.py`` so the same load test checks it.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 from pathlib import Path
+
+from inference.schemas import BatchPredictRequest, BatchPredictResponse, Health, PredictRequest, PredictResponse
 
 NAIVE_MAX_LENGTH = 512
 
@@ -25,16 +28,16 @@ def create_app(checkpoint: Path):
     from fastapi import FastAPI
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from inference.schemas import BatchPredictRequest, BatchPredictResponse, Health, PredictRequest, PredictResponse
-
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
     max_length = min(NAIVE_MAX_LENGTH, model.config.max_position_embeddings)
+    accepted = set(inspect.signature(model.forward).parameters)  # DistilBERT takes no token_type_ids
     labels = model.config.id2label
     app = FastAPI(title="Baseline sentiment API (PyTorch FP32, naive)")
 
     def classify(texts: list[str]) -> list[tuple[str, float]]:
-        inputs = tokenizer(texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+        encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+        inputs = {name: tensor for name, tensor in encoded.items() if name in accepted}
         with torch.no_grad():
             probabilities = torch.softmax(model(**inputs).logits, dim=-1)
         best = probabilities.argmax(dim=-1)

@@ -181,3 +181,22 @@ def test_cli_rejects_unknown_targets_and_missing_baseline_in_one_line(tmp_path, 
     assert error.count("\n") == 1 and "random-checkpoint --size base" in error
     assert main(["run", "--target", "local-container", "--model", str(missing), "--out", str(tmp_path / "c")]) == 1
     assert "model folder does not exist" in capsys.readouterr().err
+
+
+def test_baseline_server_serves_the_api_contract(tmp_path):
+    pytest.importorskip("torch")
+    from fastapi.testclient import TestClient
+
+    from inference.schemas import BatchPredictResponse, PredictResponse
+    from loadtest.baseline_server import create_app
+    from model_export.random_checkpoint import build_random_distilbert
+
+    checkpoint = build_random_distilbert(tmp_path / "tiny-distilbert", size="tiny")
+    client = TestClient(create_app(checkpoint))
+    single = client.post("/predict", json={"text": REVIEWS[0]})
+    assert single.status_code == 200, single.text
+    assert PredictResponse.model_validate(single.json()).text == REVIEWS[0]
+    batch = client.post("/predict/batch", json={"texts": list(REVIEWS[:3])})
+    assert [p.text for p in BatchPredictResponse.model_validate(batch.json()).predictions] == list(REVIEWS[:3])
+    assert client.post("/predict", json={"text": "  "}).status_code == 422
+    assert client.get("/health").json()["ready"] is True
