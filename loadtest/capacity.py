@@ -18,7 +18,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -29,8 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadtest.runner import emulator_cold_starts, lambda_block
-from loadtest.summary import cold_start_block, write_summary
+from loadtest.runner import cold_starts, lambda_block
+from loadtest.summary import machine_block, write_summary
 from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target
 from loadtest.texts import REVIEWS
 
@@ -228,20 +227,10 @@ def build_summary(
     """The ``summary.json`` of a capacity probe (top-level latency and RPS are the knee step's)."""
     best = knee(steps)
     reference = best or (steps[0] if steps else None)
-    label = config.label or target.name
-    if not config.label and target.model and not target.model.get("bundled") and target.name.startswith("local-"):
-        label += f" [{target.model.get('name') or Path(target.model['dir']).name}]"
-    server = dict(target.server)
-    if config.server_cpus is not None:
-        server["cpus"] = config.server_cpus
-    if config.server_workers is not None:
-        server["workers"] = config.server_workers
-    if emulator is not None:
-        cold = emulator_cold_starts(emulator)
-    elif target.process is not None:
-        cold = cold_start_block([], "none during the probe: the server was started and healthy before the load")
-    else:
-        cold = cold_start_block([], "not observable from the client")
+    label = target.label(config.label)
+    workers = emulator.get("peak_environments", 0) if emulator is not None else None
+    server = target.server_block(config.server_cpus, config.server_workers or workers)
+    cold = cold_starts(target, emulator)
     generator = {"cpu_percent": reference["generator_cpu_percent"] if reference else None, "tool": tool}
     summary: dict[str, Any] = {
         "target": config.target,
@@ -276,7 +265,7 @@ def build_summary(
             "measured": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         },
         "model": target.model,
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()},
+        "machine": machine_block(),
         "emulated": target.emulated,
     }
     if emulator is not None:

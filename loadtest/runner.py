@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.scenarios import burst_length_s
-from loadtest.summary import cold_start_block, latency_block, percentile, write_summary
+from loadtest.summary import cold_start_block, latency_block, machine_block, percentile, write_summary
 from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target
 
 LOCUSTFILE = REPO_ROOT / "loadtest" / "locustfile.py"
@@ -93,20 +92,6 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise ValueError(f"duration {text!r} must be above zero")
     return seconds
-
-
-def default_label(config: RunConfig, target: Target) -> str:
-    """``local-container``, ``local-lambda burst``, ``local-container [distilbert-int8]``, or the URL's host."""
-    if config.label:
-        return config.label
-    name = target.name
-    if name.startswith(("http://", "https://")):
-        name = name.split("://", 1)[1].split("/", 1)[0]
-    if target.model and not target.model.get("bundled") and target.name in ("local-container", "local-lambda"):
-        name += f" [{target.model.get('name') or Path(target.model['dir']).name}]"
-    if config.scenario != "mix":
-        name += f" {config.scenario}"
-    return name
 
 
 def locust_command(config: RunConfig, url: str) -> list[str]:
@@ -239,6 +224,15 @@ def read_aggregated_stats(path: Path) -> dict[str, str]:
     raise RunError(f"{path}: no Aggregated row")
 
 
+def cold_starts(target: Target, emulator: dict[str, Any] | None) -> dict[str, Any]:
+    """``cold_starts``: the emulation's, or none (with the reason) for servers started before the load and URLs."""
+    if emulator is not None:
+        return emulator_cold_starts(emulator)
+    if target.process is not None:
+        return cold_start_block([], "none during the load: the server was started and healthy before it")
+    return cold_start_block([], "not observable from the client")
+
+
 def emulator_cold_starts(stats: dict[str, Any]) -> dict[str, Any]:
     """``cold_starts`` from the Lambda emulation's stats, with those that initialised alone apart."""
     entries = stats.get("cold_starts", [])
@@ -284,19 +278,9 @@ def build_summary(
     by_name: dict[str, list[float]] = {}
     for _, name, elapsed, _ in requests:
         by_name.setdefault(name, []).append(elapsed)
-    if emulator is not None:
-        cold = emulator_cold_starts(emulator)
-    elif target.process is not None:
-        cold = cold_start_block([], "none during the run: the server was started and healthy before the load")
-    else:
-        cold = cold_start_block([], "not observable from the client")
-    server = dict(target.server)
-    if emulator is not None:
-        server["workers"] = emulator.get("peak_environments", 0)
-    if config.server_cpus is not None:
-        server["cpus"] = config.server_cpus
-    if config.server_workers is not None:
-        server["workers"] = config.server_workers
+    cold = cold_starts(target, emulator)
+    workers = emulator.get("peak_environments", 0) if emulator is not None else None
+    server = target.server_block(config.server_cpus, config.server_workers or workers)
     if server_cpu_s is not None and requests:
         server["cpu_seconds"] = round(server_cpu_s, 3)
         server["cpu_ms_per_request"] = round(1000 * server_cpu_s / len(requests), 3)
@@ -320,7 +304,7 @@ def build_summary(
             "think_time_s": [config.think_min_s, config.think_max_s],
         },
         "model": target.model,
-        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()},
+        "machine": machine_block(),
         "emulated": target.emulated,
     }
     if config.scenario == "burst":
@@ -343,7 +327,7 @@ def run(config: RunConfig) -> dict[str, Any]:
     (config.out_dir / REQUEST_LOG).unlink(missing_ok=True)
     config.local.log_dir = config.out_dir / "logs"
     with running_target(config.target, config.local) as target:
-        label = default_label(config, target)
+        label = target.label(config.label, config.scenario)
         config.label = label
         cpu_before = target.server_cpu_seconds()
         outcome = run_locust(config, target.url)

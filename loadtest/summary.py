@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import platform
 import statistics
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,11 @@ def cold_start_block(
         block["alone_count"] = len(alone_ms)
         block["alone_median_ms"] = _round(percentile(alone_ms, 0.5))
     return block
+
+
+def machine_block() -> dict[str, Any]:
+    """The machine the figures were measured on."""
+    return {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count()}
 
 
 def _is_number(value: Any, allow_none: bool = False) -> bool:

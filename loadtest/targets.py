@@ -66,6 +66,28 @@ class Target:
     model: dict[str, Any] | None = None
     process: subprocess.Popen | None = None
 
+    def label(self, explicit: str | None = None, scenario: str = "mix") -> str:
+        """``explicit``, else e.g. ``local-container``, ``local-lambda burst``, ``local-container [model]``, a host."""
+        if explicit:
+            return explicit
+        name = self.name
+        if name.startswith(("http://", "https://")):
+            name = name.split("://", 1)[1].split("/", 1)[0]
+        if self.model and not self.model.get("bundled") and self.name in ("local-container", "local-lambda"):
+            name += f" [{self.model.get('name') or Path(self.model['dir']).name}]"
+        if scenario in ("single", "burst"):
+            name += f" {scenario}"
+        return name
+
+    def server_block(self, cpus: float | None = None, workers: int | None = None) -> dict[str, Any]:
+        """What is known about the server, with CPUs and workers given on the command line taking precedence."""
+        server = dict(self.server)
+        if cpus is not None:
+            server["cpus"] = cpus
+        if workers is not None:
+            server["workers"] = workers
+        return server
+
     def emulator_stats(self) -> dict[str, Any] | None:
         """The Lambda emulation's cold starts and durations (``local-lambda`` only)."""
         if self.name != "local-lambda":
