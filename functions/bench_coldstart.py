@@ -44,9 +44,8 @@ variant, event_path = sys.argv[1], sys.argv[2]
 event = json.loads(Path(event_path).read_text())
 if variant == "bare-model":
     from inference.model import SentimentModel
-    from inference.service import resolve_model_dir
     from inference.settings import get_settings
-    model = SentimentModel.load(resolve_model_dir(get_settings()))
+    model = SentimentModel.load(get_settings().model_dir)
     model_load_s = model.info.load_seconds
     loaded = time.monotonic()
     text = json.loads(event["body"])["text"]
@@ -108,7 +107,9 @@ def variants(repo_root: Path) -> dict[str, Variant]:
         "mangum": Variant(
             "mangum", "functions.mangum_handler", "FastAPI app through Mangum, Tracing: PassThrough", tracing_off
         ),
-        "bare-model": Variant("bare-model", "", "ONNX Runtime + tokenizer + model load, no handler", lambda_like),
+        "bare-model": Variant(
+            "bare-model", "", "ONNX Runtime + tokenizer + model load and one prediction, no handler", lambda_like
+        ),
     }
 
 
@@ -208,7 +209,7 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     names = list(results["variants"])
-    fig, axis = plt.subplots(figsize=(8, 0.8 + 0.7 * len(names)))
+    fig, axis = plt.subplots(figsize=(8, 1.8 + 0.6 * len(names)))
     left = [0.0] * len(names)
     for phase in PHASES:
         widths = [results["variants"][name]["summary"][phase]["median_s"] for name in names]
@@ -218,7 +219,7 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     axis.invert_yaxis()
     axis.set_xlabel("seconds from process start to first response (median)")
     axis.set_title(f"Lambda cold start, {results['runs']} fresh processes per variant")
-    axis.legend(loc="lower right", fontsize="small")
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=5, fontsize="small", frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -303,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summarise(runs),
             "runs": [asdict(run) for run in runs],
         }
+    if hasattr(os, "getloadavg"):
+        results["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     chart = args.output.with_suffix(".png")
