@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -47,13 +46,13 @@ def lambda_model_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def handlers(lambda_model_dir: Path) -> Iterator[dict[str, ModuleType]]:
+def handlers(lambda_model_dir: Path) -> dict[str, ModuleType]:
     """Both handler modules, imported (init: model load) once with tracing off."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
         patch.setenv("MODEL_DIR", str(lambda_model_dir))
         patch.delenv("MODEL_URI", raising=False)
-        yield {name: importlib.import_module(module) for name, module in HANDLER_MODULES.items()}
+        return {name: importlib.import_module(module) for name, module in HANDLER_MODULES.items()}
 
 
 def subprocess_environment(model_dir: Path) -> dict[str, str]:
