@@ -11,6 +11,7 @@ Logs are structured JSON with the request id and the cold-start flag; metrics go
 ``functions.telemetry``); traces go to X-Ray unless ``POWERTOOLS_TRACE_DISABLED`` is set.
 """
 
+# No ``from __future__ import annotations`` here: Powertools reads the routes' return annotations at runtime.
 from collections import Counter
 from typing import Any
 
