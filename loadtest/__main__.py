@@ -124,6 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     capacity.add_argument("--growth", type=_positive_float, default=1.5, help="factor between steps until one fails")
     capacity.add_argument("--refine", type=int, default=3, help="bisection steps between the last pass and first fail")
 
+    profile = commands.add_parser("profile", help="where a request's server CPU time goes (py-spy under wrk load)")
+    _add_target_options(profile)
+    profile.add_argument("--rps", type=_positive_float, default=100.0, help="offered load (open loop)")
+    profile.add_argument("--duration", type=_duration, default=20.0, help="how long to sample")
+    profile.add_argument("--rate", type=_positive_int, default=200, help="py-spy samples per second")
+
     report = commands.add_parser("report", help="Markdown table and PNG plots from results folders")
     report.add_argument("results", nargs="+", type=Path, help="results folders (each with summary.json)")
     report.add_argument("--out", type=Path, default=Path("report"), help="report folder")
@@ -265,6 +271,23 @@ def _capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from loadtest.profile import ProfileConfig, profile
+
+    config = ProfileConfig(
+        target=resolve_target(args.target, args.endpoints),
+        out_dir=args.out,
+        rps=args.rps,
+        duration_s=args.duration,
+        rate_hz=args.rate,
+        local=_local_options(args, 60.0),
+    )
+    result = profile(config)
+    print((args.out / "profile.md").read_text())
+    print(f"wrote {args.out / 'profile.json'} ({result['samples']} samples)")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     from loadtest.report import write_report
 
@@ -281,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     from loadtest.summary import SummaryError
     from loadtest.targets import TargetError
 
-    handlers = {"run": _run, "capacity": _capacity, "report": _report}
+    handlers = {"run": _run, "capacity": _capacity, "profile": _profile, "report": _report}
     try:
         return handlers[args.command](args)
     except (TargetError, RunError, CapacityError, SummaryError, ValueError, OSError) as error:

@@ -298,3 +298,40 @@ def test_endpoints_file_names_the_target_url(tmp_path):
     endpoints.write_text("not json")
     with pytest.raises(ValueError, match="not readable as JSON"):
         resolve_target("lambda", endpoints)
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(number for number, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_profile_breakdown_sorts_samples_into_components():
+    from loadtest import profile
+    from loadtest.targets import REPO_ROOT
+
+    model = REPO_ROOT / "inference" / "model.py"
+    tokenize = f"SentimentModel.probabilities ({model}:{_line_of(model, '.encode_batch(')})"
+    onnx = f"SentimentModel.probabilities ({model}:{_line_of(model, '_session.run(')})"
+    root = 'process 1:"python -m container";Thread._bootstrap (/usr/lib/python3.11/threading.py:1002)'
+    raw = "\n".join(
+        [
+            f"{root};{tokenize};tokenizers::encode (tokenizers.abi3.so) 30",
+            f"{root};{onnx};OrtRun (/site-packages/onnxruntime/capi/libonnxruntime.so) 50",
+            f"{root};MicroBatcher._run (/work/inference/batcher.py:70);PyThread_acquire_lock_timed (python3.11) 400",
+            f"{root};validate_python (/site-packages/pydantic_core/core.cpython.so) 15",
+            f"{root};run_sync (/site-packages/anyio/to_thread.py:56);Thread.start (/threading.py:964) 5",
+            "garbage line",
+        ]
+    )
+    counts = profile.breakdown(raw)
+    assert counts == {
+        "model: tokenization (tokenizers)": 30,
+        "model: ONNX Runtime run": 50,
+        profile.IDLE: 400,
+        "pydantic (validation, serialization)": 15,
+        "thread-pool hop (sync dependency via anyio)": 5,
+    }
+    rows = profile.per_request_table(counts, cpu_ms_per_request=10.0)
+    assert [row["component"] for row in rows][:2] == ["model: ONNX Runtime run", "model: tokenization (tokenizers)"]
+    assert sum(row["cpu_ms_per_request"] for row in rows) == pytest.approx(10.0)
+    assert rows[0]["share"] == 0.5
+    assert profile.parse_frame("f (/a/b.py:12)") == ("f", "/a/b.py", 12)
