@@ -18,13 +18,12 @@ from inference.batcher import MicroBatcher
 from inference.schemas import (
     BatchPredictRequest,
     BatchPredictResponse,
-    ErrorDetail,
     ErrorResponse,
     Health,
     PredictRequest,
     PredictResponse,
-    invalid_json_body,
-    validation_error_body,
+    path_error_body,
+    request_error,
 )
 from inference.service import SentimentService, elapsed_ms, load_model, to_responses
 from inference.settings import Settings, get_settings
@@ -86,18 +85,13 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = list(error.errors())
-        json_errors = [e for e in errors if e.get("type") == "json_invalid"]
-        if json_errors:
-            reason = json_errors[0].get("ctx", {}).get("error") or json_errors[0].get("msg")
-            return JSONResponse(invalid_json_body(f"request body is not valid JSON: {reason}"), status_code=400)
-        return JSONResponse(validation_error_body(errors), status_code=422)
+        status_code, body = request_error(list(error.errors()))
+        return JSONResponse(body, status_code=status_code)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "validation_error")
-        body = ErrorResponse(error=kind, detail=[ErrorDetail(field="path", message=str(error.detail))])
-        return JSONResponse(body.model_dump(), status_code=error.status_code, headers=error.headers)
+        body = path_error_body(error.status_code, str(error.detail))
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
     @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
     async def predict(body: PredictRequest, service: ServiceDep) -> PredictResponse:

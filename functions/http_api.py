@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from inference.schemas import ErrorDetail, ErrorResponse, invalid_json_body, validation_error_body
+from inference.schemas import path_error_body, request_error
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -49,18 +49,12 @@ def declares_json(content_type: str | None) -> bool:
 
 def validation_failure(errors: list[dict[str, Any]]) -> RequestError:
     """The answer for FastAPI-style validation errors: 400 for undecodable JSON, 422 for everything else."""
-    json_errors = [error for error in errors if error.get("type") == "json_invalid"]
-    if json_errors:
-        reason = json_errors[0].get("ctx", {}).get("error") or json_errors[0].get("msg")
-        return RequestError(400, invalid_json_body(f"request body is not valid JSON: {reason}"))
-    return RequestError(422, validation_error_body(errors))
+    return RequestError(*request_error(errors))
 
 
 def path_failure(status_code: int, message: str, allow: str | None = None) -> RequestError:
     """The answer for a request the router cannot serve (404, 405) or a body it cannot decode (400)."""
-    kind = {404: "not_found", 405: "method_not_allowed"}.get(status_code, "validation_error")
-    body = ErrorResponse(error=kind, detail=[ErrorDetail(field="path", message=message)]).model_dump()
-    return RequestError(status_code, body, {"Allow": allow} if allow else None)
+    return RequestError(status_code, path_error_body(status_code, message), {"Allow": allow} if allow else None)
 
 
 def raw_body(body: str | None, is_base64_encoded: bool) -> bytes:

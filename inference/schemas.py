@@ -116,3 +116,18 @@ def validation_error_body(error: ValidationError | list[dict[str, Any]]) -> dict
 def invalid_json_body(reason: str) -> dict[str, Any]:
     """JSON body for a request whose body is not JSON."""
     return ErrorResponse(error="invalid_json", detail=[ErrorDetail(field="body", message=reason)]).model_dump()
+
+
+def request_error(errors: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    """Status and body for FastAPI-style request errors: 400 when the JSON is undecodable, 422 otherwise."""
+    json_errors = [error for error in errors if error.get("type") == "json_invalid"]
+    if json_errors:
+        reason = json_errors[0].get("ctx", {}).get("error") or json_errors[0].get("msg")
+        return 400, invalid_json_body(f"request body is not valid JSON: {reason}")
+    return 422, validation_error_body(errors)
+
+
+def path_error_body(status_code: int, message: str) -> dict[str, Any]:
+    """JSON body for a request the router cannot serve: 404 unknown path, 405 wrong method."""
+    kind = {404: "not_found", 405: "method_not_allowed"}.get(status_code, "validation_error")
+    return ErrorResponse(error=kind, detail=[ErrorDetail(field="path", message=message)]).model_dump()
