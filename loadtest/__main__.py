@@ -123,12 +123,19 @@ def _parser() -> argparse.ArgumentParser:
     capacity.add_argument("--max-rps", type=_positive_float, default=5000.0)
     capacity.add_argument("--growth", type=_positive_float, default=1.5, help="factor between steps until one fails")
     capacity.add_argument("--refine", type=int, default=3, help="bisection steps between the last pass and first fail")
+    capacity.add_argument(
+        "--texts",
+        choices=("reviews", "sentences"),
+        default="reviews",
+        help="reviews: the whole pool (4 to 352 words); sentences: its reviews of at most 40 words",
+    )
 
     profile = commands.add_parser("profile", help="where a request's server CPU time goes (py-spy under wrk load)")
     _add_target_options(profile)
     profile.add_argument("--rps", type=_positive_float, default=100.0, help="offered load (open loop)")
     profile.add_argument("--duration", type=_duration, default=20.0, help="how long to sample")
     profile.add_argument("--rate", type=_positive_int, default=200, help="py-spy samples per second")
+    profile.add_argument("--texts", choices=("reviews", "sentences"), default="reviews", help="text set (as capacity)")
 
     report = commands.add_parser("report", help="Markdown table and PNG plots from results folders")
     report.add_argument("results", nargs="+", type=Path, help="results folders (each with summary.json)")
@@ -256,6 +263,7 @@ def _capacity(args: argparse.Namespace) -> int:
         max_rps=args.max_rps,
         growth=args.growth,
         refine=args.refine,
+        texts=args.texts,
         server_cpus=args.server_cpus,
         server_workers=args.server_workers,
         local=_local_options(args, 60.0),
@@ -280,6 +288,7 @@ def _profile(args: argparse.Namespace) -> int:
         rps=args.rps,
         duration_s=args.duration,
         rate_hz=args.rate,
+        texts=args.texts,
         local=_local_options(args, 60.0),
     )
     result = profile(config)

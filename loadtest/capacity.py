@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from loadtest.runner import cold_starts, lambda_block
 from loadtest.summary import machine_block, write_summary
 from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target
-from loadtest.texts import REVIEWS
+from loadtest.texts import text_set
 
 LUA_SCRIPT = REPO_ROOT / "loadtest" / "wrk_open_loop.lua"
 WRK_PACKAGE = "wrk"
@@ -57,6 +57,7 @@ class CapacityConfig:
     max_rps: float = 5000.0
     growth: float = 1.5
     refine: int = 3
+    texts: str = "reviews"
     server_cpus: float | None = None
     server_workers: int | None = None
     warm_up_s: int = WARM_UP_S
@@ -86,9 +87,9 @@ def wrk_version(binary: str) -> str:
     return first[0].split(" Copyright")[0] if first else "wrk"
 
 
-def write_bodies(path: Path, seed: int = 0) -> Path:
-    """One ``{"text": ...}`` body per line: the review pool in a fixed shuffled order."""
-    texts = list(REVIEWS)
+def write_bodies(path: Path, texts_name: str = "reviews", seed: int = 0) -> Path:
+    """One ``{"text": ...}`` body per line: the text set (``loadtest.texts.text_set``) in a fixed shuffled order."""
+    texts = list(text_set(texts_name))
     random.Random(seed).shuffle(texts)
     path.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
     return path
@@ -227,7 +228,7 @@ def build_summary(
     """The ``summary.json`` of a capacity probe (top-level latency and RPS are the knee step's)."""
     best = knee(steps)
     reference = best or (steps[0] if steps else None)
-    label = target.label(config.label)
+    label = target.label(config.label) + ("" if config.label or config.texts == "reviews" else f" ({config.texts})")
     workers = emulator.get("peak_environments", 0) if emulator is not None else None
     server = target.server_block(config.server_cpus, config.server_workers or workers)
     cold = cold_starts(target, emulator)
@@ -254,7 +255,8 @@ def build_summary(
             "p99_budget_ms": config.budget_ms,
             "steps": steps,
             "step_s": config.step_s,
-            "request": "POST /predict, review pool in turn",
+            "request": f"POST /predict, one text each, the {config.texts!r} text set in turn",
+            "texts": config.texts,
             "load_generator": {
                 "tool": tool,
                 "max_cpu_percent": max((step["generator_cpu_percent"] for step in steps), default=None),
@@ -282,7 +284,7 @@ def probe(config: CapacityConfig, console=None) -> dict[str, Any]:
     tool = f"{wrk_version(binary)} + wrk_open_loop.lua (open loop)"
     config.out_dir.mkdir(parents=True, exist_ok=True)
     config.local.log_dir = config.out_dir / "logs"
-    bodies = write_bodies(config.out_dir / "wrk_bodies.jsonl")
+    bodies = write_bodies(config.out_dir / "wrk_bodies.jsonl", config.texts)
     seconds = max(1, round(config.step_s))
     with running_target(config.target, config.local) as target:
         console.print(f"[bold]{target.name}[/]: warm-up {config.warm_up_s} s at {config.start_rps:g} RPS")

@@ -79,6 +79,7 @@ class ProfileConfig:
     duration_s: float = 20.0
     rate_hz: int = 200
     budget_ms: float = 100.0
+    texts: str = "reviews"
     local: LocalOptions = field(default_factory=LocalOptions)
 
 
@@ -169,7 +170,7 @@ def profile(config: ProfileConfig) -> dict[str, Any]:
     spy = py_spy_binary()
     config.out_dir.mkdir(parents=True, exist_ok=True)
     config.local.log_dir = config.out_dir / "logs"
-    bodies = write_bodies(config.out_dir / "wrk_bodies.jsonl")
+    bodies = write_bodies(config.out_dir / "wrk_bodies.jsonl", config.texts)
     raw_path = config.out_dir / "pyspy.txt"
     seconds = max(1, round(config.duration_s))
     with running_target(config.target, config.local) as target:
@@ -222,7 +223,7 @@ def profile(config: ProfileConfig) -> dict[str, Any]:
         "idle_samples": counts.get(IDLE, 0),
         "sample_rate_hz": config.rate_hz,
         "components": rows,
-        "request": "POST /predict, review pool in turn",
+        "request": f"POST /predict, one text each, the {config.texts!r} text set in turn",
         "machine": machine_block(),
     }
     (config.out_dir / "profile.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -231,7 +232,7 @@ def profile(config: ProfileConfig) -> dict[str, Any]:
     lines = [
         f"# Where the server's time goes: {label}",
         "",
-        f"{step['requests']} requests (`POST /predict`, review pool) at {step['achieved_rps']:.1f} RPS (open loop), "
+        f"{step['requests']} requests (`POST /predict`, text set `{config.texts}`) at {step['achieved_rps']:.1f} RPS, "
         f"{step['failures']} failures; p50 {step['p50_ms']:.1f} ms, p99 {step['p99_ms']:.1f} ms. Server CPU "
         + ("unknown" if cpu_ms is None else f"{cpu_s:.2f} s = {cpu_ms:.2f} ms per request")
         + f"; {sum(counts.values())} py-spy samples at {config.rate_hz} Hz ({counts.get(IDLE, 0)} idle, left out).",

@@ -154,6 +154,20 @@ REVIEWS: tuple[str, ...] = (
 )
 
 
+# Reviews of at most this many words make the "sentences" set: about the length of SST-2's sentences.
+SENTENCE_WORDS = 40
+TEXT_SETS = ("reviews", "sentences")
+
+
+def text_set(name: str) -> tuple[str, ...]:
+    """``reviews``: the whole pool; ``sentences``: its reviews of at most ``SENTENCE_WORDS`` words."""
+    if name == "reviews":
+        return REVIEWS
+    if name == "sentences":
+        return tuple(text for text in REVIEWS if len(text.split()) <= SENTENCE_WORDS)
+    raise ValueError(f"unknown text set {name!r}; choose one of {', '.join(TEXT_SETS)}")
+
+
 def pick_text(rng: random.Random) -> str:
     """One review, drawn uniformly from the pool."""
     return rng.choice(REVIEWS)

@@ -27,6 +27,17 @@ def test_review_pool_is_varied_enough():
     assert sum(1 for count in words if 30 <= count <= 150) >= 5, "the pool needs paragraph-length reviews"
 
 
+def test_text_sets():
+    from loadtest.texts import SENTENCE_WORDS, text_set
+
+    assert text_set("reviews") == REVIEWS
+    sentences = text_set("sentences")
+    assert 10 <= len(sentences) < len(REVIEWS)
+    assert all(len(text.split()) <= SENTENCE_WORDS for text in sentences)
+    with pytest.raises(ValueError, match="unknown text set 'tweets'"):
+        text_set("tweets")
+
+
 def test_batches_hold_five_to_ten_reviews():
     rng = random.Random(1)
     sizes = {len(pick_batch(rng)) for _ in range(300)}
