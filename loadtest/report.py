@@ -34,6 +34,18 @@ class Result:
         """Whether this is the seed-style baseline."""
         return self.summary["target"] == "baseline"
 
+    @property
+    def texts(self) -> str:
+        """The text set of its capacity probe (``reviews`` unless the probe says otherwise)."""
+        return (self.summary.get("capacity") or {}).get("texts", "reviews")
+
+
+def baseline_for(result: Result, results: list[Result]) -> Result | None:
+    """The baseline ``result`` is compared with: one probed with the same text set if there is one, else the first."""
+    baselines = [candidate for candidate in results if candidate.is_baseline]
+    same_texts = [candidate for candidate in baselines if candidate.texts == result.texts]
+    return (same_texts or baselines or [None])[0]
+
 
 @dataclass(frozen=True)
 class Row:
@@ -131,18 +143,17 @@ def _winner_text(results: list[Result], row: Row) -> str:
 
 def comparison_table(results: list[Result]) -> str:
     """The Markdown table: rows are figures, columns are results, then the winner; ratios to the baseline."""
-    baseline = next((result for result in results if result.is_baseline), None)
     headers = [result.label + (" ¹" if result.summary["emulated"] else "") for result in results]
     lines = [
         "| figure | " + " | ".join(headers) + " | winner |",
         "| --- | " + " | ".join("---:" for _ in results) + " | --- |",
     ]
     for row in ROWS:
-        baseline_value = row.value(baseline.summary) if baseline else None
         cells = []
         for result in results:
             value = row.value(result.summary)
-            ratio = "" if result is baseline else _ratio(value, baseline_value)
+            baseline = baseline_for(result, results)
+            ratio = "" if baseline is None or result.is_baseline else _ratio(value, row.value(baseline.summary))
             cells.append(_format(value, row.unit) + ratio)
         lines.append(f"| {row.name} ({row.unit}) | " + " | ".join(cells) + f" | {_winner_text(results, row)} |")
     return "\n".join(lines)
@@ -357,8 +368,9 @@ def _notes(results: list[Result]) -> list[str]:
     if baseline:
         notes.append(
             f"Ratios in brackets are each figure divided by the baseline's ({baseline.label}: PyTorch FP32 "
-            "DistilBERT-base with random weights, naive server). Below 1× is smaller (better for latency), "
-            "above 1× larger (better for RPS and capacity)."
+            "DistilBERT-base with random weights, naive server; where baselines were probed with several text "
+            "sets, the one probed with the column's set). Below 1× is smaller (better for latency), above 1× "
+            "larger (better for RPS and capacity)."
         )
     notes.append(
         "Latency, RPS and success rate come from each folder's Locust run (realistic mix unless the scenario "

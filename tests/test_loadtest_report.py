@@ -87,3 +87,22 @@ def test_cli_reports_a_bad_folder_in_one_line(tmp_path, capsys):
     assert main(["report", str(broken), "--out", str(tmp_path / "r")]) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "label is missing" in error and "Traceback" not in error
+
+
+def test_ratios_use_the_baseline_probed_with_the_same_texts(tmp_path):
+    for name in ("baseline", "container"):
+        folder = tmp_path / f"{name}-sentences"
+        shutil.copytree(FIXTURES / name, folder)
+        summary = json.loads((folder / "summary.json").read_text())
+        summary["capacity"]["texts"] = "sentences"
+        summary["capacity"]["knee_rps"] *= 2 if name == "container" else 1.25
+        summary["label"] += " (sentences)"
+        (folder / "summary.json").write_text(json.dumps(summary))
+    folders = [
+        FIXTURES / "baseline",
+        tmp_path / "baseline-sentences",
+        FIXTURES / "container",
+        tmp_path / "container-sentences",
+    ]
+    text = report.write_report(folders, tmp_path / "out").read_text()
+    assert _row(text, "capacity knee")[1:5] == ["20.0", "25.0", "540 (27×)", "1,080 (43×)"]
