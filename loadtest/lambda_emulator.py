@@ -257,6 +257,8 @@ class Emulator:
         for invocation in (environment.assigned, environment.current):
             if invocation and not invocation.done.done():
                 invocation.done.set_result(("error", json.dumps({"errorMessage": reason}).encode()))
+        if environment.wakeup and not environment.wakeup.done():
+            environment.wakeup.cancel()  # ends the Runtime API request the dead process was waiting on
         if environment.server:
             environment.server.close()
 
