@@ -1,4 +1,4 @@
-"""The comparison report on hand-made fixture results (tests/fixtures/loadtest/results)."""
+"""The comparison report on hand-made fixture results (tests/fixtures/loadtest/hand-made-results)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from loadtest import report
 from loadtest.__main__ import main
 
-FIXTURES = Path(__file__).parent / "fixtures" / "loadtest" / "results"
+FIXTURES = Path(__file__).parent / "fixtures" / "loadtest" / "hand-made-results"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -213,7 +213,7 @@ def test_latency_and_cold_start_blocks():
 
 
 def test_summary_problems_name_each_missing_field():
-    good = json.loads((Path(__file__).parent / "fixtures/loadtest/results/lambda/summary.json").read_text())
+    good = json.loads((Path(__file__).parent / "fixtures/loadtest/hand-made-results/lambda/summary.json").read_text())
     assert summary.problems(good) == []
     broken = {**good, "requests": "many", "latency_ms": {"mean": 1.0}}
     del broken["cold_starts"]
@@ -224,7 +224,9 @@ def test_summary_problems_name_each_missing_field():
 
 
 def test_write_summary_keeps_a_capacity_probe_of_the_same_target(tmp_path):
-    base = json.loads((Path(__file__).parent / "fixtures/loadtest/results/container/summary.json").read_text())
+    base = json.loads(
+        (Path(__file__).parent / "fixtures/loadtest/hand-made-results/container/summary.json").read_text()
+    )
     probe = {**base, "scenario": "capacity", "rps": 1.0}
     summary.write_summary(tmp_path, probe)
     run = {key: value for key, value in base.items() if key != "capacity"}
