@@ -225,7 +225,7 @@ def knee(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
 def build_summary(
     config: CapacityConfig, target: Target, steps: list[dict[str, Any]], tool: str, emulator: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """The ``summary.json`` of a capacity probe (top-level latency and RPS are the knee step's)."""
+    """The ``summary.json`` of a capacity probe (top-level requests, failures, latency and RPS are the knee step's)."""
     best = knee(steps)
     reference = best or (steps[0] if steps else None)
     label = target.label(config.label) + ("" if config.label or config.texts == "reviews" else f" ({config.texts})")
@@ -238,8 +238,8 @@ def build_summary(
         "label": label,
         "scenario": "capacity",
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "requests": sum(step["requests"] for step in steps),
-        "failures": sum(step["failures"] for step in steps),
+        "requests": reference["requests"] if reference else 0,
+        "failures": reference["failures"] if reference else 0,
         "rps": reference["achieved_rps"] if reference else 0.0,
         "latency_ms": {
             "mean": reference["mean_ms"] if reference else None,
@@ -255,6 +255,8 @@ def build_summary(
             "p99_budget_ms": config.budget_ms,
             "steps": steps,
             "step_s": config.step_s,
+            "total_requests": sum(step["requests"] for step in steps),
+            "total_failures": sum(step["failures"] for step in steps),
             "request": f"POST /predict, one text each, the {config.texts!r} text set in turn",
             "texts": config.texts,
             "load_generator": {
