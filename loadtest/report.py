@@ -176,8 +176,11 @@ def details_table(results: list[Result]) -> str:
         server = summary["server"]
         generator = summary["load_generator"]
         cpu = generator.get("cpu_percent")
+        scenario = summary.get("scenario", "–")
+        if summary.get("capacity"):
+            scenario += f"; capacity probe on {result.texts}"
         lines.append(
-            f"| {result.label} | {summary['target']} | {summary.get('scenario', '–')} | {summary['requests']} | "
+            f"| {result.label} | {summary['target']} | {scenario} | {summary['requests']} | "
             f"{summary['failures']} | {load_text} | {model.get('name') or '–'} | "
             f"{server.get('workers', '–')} worker(s), {server.get('cpus', '–')} CPUs | "
             f"{generator['tool']}, {'–' if cpu is None else f'{cpu:.0f} %'} CPU |"
