@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     quantize.add_argument("--output", default="build/onnx-int8")
     quantize.add_argument("--arch", choices=("arm64", "x86"), default="arm64")
     quantize.add_argument("--per-tensor", action="store_true", help="per-tensor instead of per-channel weights")
+    quantize.add_argument("--exclude-nodes", default=None, help="regular expression: matching nodes stay FP32")
 
     validate = steps.add_parser("validate", help="compare FP32 and int8 on a labeled TSV, write manifest.json")
     validate.add_argument("--fp32", default="build/onnx-fp32")
@@ -84,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.step == "quantize":
             from model_export.quantize import quantize_onnx
 
-            print(f"wrote {quantize_onnx(args.onnx_dir, args.output, args.arch, per_channel=not args.per_tensor)}")
+            path = quantize_onnx(
+                args.onnx_dir, args.output, args.arch, per_channel=not args.per_tensor, exclude_nodes=args.exclude_nodes
+            )
+            print(f"wrote {path}")
         elif args.step == "validate":
             from model_export.validate import compare, write_manifest
 

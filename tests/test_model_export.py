@@ -102,3 +102,21 @@ def test_missing_data_is_a_clean_error(pipeline, capsys):
     )
     assert code == 2
     assert "labeled TSV not found" in capsys.readouterr().err
+
+
+def test_excluded_nodes_stay_fp32(pipeline, tmp_path):
+    import onnx
+
+    from model_export.quantize import quantize_onnx
+
+    pattern = r"attention/MatMul(_1)?$|layer\.0/ffn/lin1/MatMul$"
+    quantize_onnx(pipeline["fp32"], tmp_path / "int8", exclude_nodes=pattern)
+    graph = onnx.load(str(tmp_path / "int8" / "model.onnx")).graph
+    kept = {node.name for node in graph.node if node.op_type == "MatMul"}
+    assert "/distilbert/transformer/layer.0/ffn/lin1/MatMul" in kept
+    assert "/distilbert/transformer/layer.1/attention/MatMul_1" in kept
+    assert "/distilbert/transformer/layer.1/ffn/lin1/MatMul" not in kept
+    provenance = json.loads((tmp_path / "int8" / "provenance.json").read_text())
+    assert len(provenance["quantization"]["fp32_nodes"]) == 5
+    with pytest.raises(ValueError, match="matches no node"):
+        quantize_onnx(pipeline["fp32"], tmp_path / "other", exclude_nodes="no-such-node")
