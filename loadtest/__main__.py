@@ -8,6 +8,7 @@ figures) or ``baseline`` (the seed-style PyTorch server).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -305,9 +306,14 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds through the `finally` blocks that stop the local servers
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command; errors print one line and exit non-zero."""
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     from loadtest.capacity import CapacityError
     from loadtest.runner import RunError
     from loadtest.summary import SummaryError

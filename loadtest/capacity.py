@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadtest.runner import cold_starts, lambda_block
+from loadtest.runner import cold_starts, lambda_block, stop_child
 from loadtest.summary import machine_block, write_summary
 from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target
 from loadtest.texts import text_set
@@ -160,8 +160,12 @@ def run_wrk_step(binary: str, url: str, bodies: Path, rate: float, seconds: int,
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     assert process.stdout is not None
-    output = process.stdout.read().decode("utf-8", "replace")
-    _, status, usage = os.wait4(process.pid, 0)
+    try:
+        output = process.stdout.read().decode("utf-8", "replace")
+        _, status, usage = os.wait4(process.pid, 0)
+    except BaseException:
+        stop_child(process)
+        raise
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
     if process.returncode != 0:

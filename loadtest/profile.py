@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.capacity import CapacityError, run_wrk_step, write_bodies, wrk_binary
+from loadtest.runner import stop_child
 from loadtest.summary import machine_block
 from loadtest.targets import LocalOptions, running_target
 
@@ -198,10 +199,14 @@ def profile(config: ProfileConfig) -> dict[str, Any]:
             str(raw_path),
         ]
         sampler = subprocess.Popen(spy_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        time.sleep(0.5)
-        step = run_wrk_step(wrk, target.url, bodies, config.rps, seconds, config.budget_ms)
-        cpu_after = target.server_cpu_seconds()
-        spy_output = sampler.communicate(timeout=seconds + 30)[0].decode("utf-8", "replace")
+        try:
+            time.sleep(0.5)
+            step = run_wrk_step(wrk, target.url, bodies, config.rps, seconds, config.budget_ms)
+            cpu_after = target.server_cpu_seconds()
+            spy_output = sampler.communicate(timeout=seconds + 30)[0].decode("utf-8", "replace")
+        except BaseException:
+            stop_child(sampler)
+            raise
         label = target.label()
     if sampler.returncode != 0 or not raw_path.is_file():
         raise CapacityError(f"py-spy failed (status {sampler.returncode}): {spy_output.strip()[-600:]}")

@@ -182,24 +182,42 @@ def run_locust(config: RunConfig, url: str) -> LocustOutcome:
         TimeElapsedColumn(),
         TextColumn("{task.fields[status]}"),
     )
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(config.label or config.target, total=config.length_s, status="starting")
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            time.sleep(0.5)
-            elapsed = time.monotonic() - started
-            progress.update(
-                task, completed=min(elapsed, config.length_s), status=_status_line(_last_aggregated_row(history))
-            )
-        progress.update(task, completed=config.length_s, status=_status_line(_last_aggregated_row(history)))
+    try:
+        with Progress(*columns, transient=False) as progress:
+            task = progress.add_task(config.label or config.target, total=config.length_s, status="starting")
+            while True:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                time.sleep(0.5)
+                elapsed = time.monotonic() - started
+                progress.update(
+                    task, completed=min(elapsed, config.length_s), status=_status_line(_last_aggregated_row(history))
+                )
+            progress.update(task, completed=config.length_s, status=_status_line(_last_aggregated_row(history)))
+    except BaseException:
+        stop_child(process)
+        raise
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
     if process.returncode not in (0, 1):
         tail = log_path.read_text(errors="replace")[-1500:]
         raise RunError(f"locust exited with status {process.returncode}: {tail}")
     return LocustOutcome(process.returncode, wall, usage.ru_utime + usage.ru_stime)
+
+
+def stop_child(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """Stop a load generator this module started (interrupted runs): SIGTERM, then SIGKILL after ``grace_s``."""
+    if process.returncode is not None:
+        return
+    try:
+        process.terminate()
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace_s)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def read_request_log(path: Path) -> list[tuple[float, str, float, bool]]:
