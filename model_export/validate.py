@@ -14,6 +14,7 @@ import numpy as np
 
 from inference.manifest import MANIFEST_FILE, describe_files, sha256_file
 from inference.model import SentimentModel
+from inference.settings import REPO_ROOT
 from model_export.data import read_labeled_tsv
 from model_export.export import PROVENANCE_FILE
 
@@ -29,6 +30,22 @@ def _latency_ms(model: SentimentModel, texts: list[str]) -> dict[str, float]:
         model.probabilities([text])
         timings.append((time.perf_counter() - started) * 1000)
     return {"p50": round(float(np.percentile(timings, 50)), 3), "p99": round(float(np.percentile(timings, 99)), 3)}
+
+
+def portable_path(path: str | Path | None) -> str | None:
+    """A path as any checkout can read it: relative to the repository, or an installed package and version."""
+    if path is None or not Path(path).exists():  # absent, or a hub ID
+        return None if path is None else str(path)
+    resolved = Path(path).resolve()
+    parts = resolved.parts
+    if "site-packages" in parts:
+        package, *rest = parts[parts.index("site-packages") + 1 :]
+        distributions = metadata.packages_distributions().get(package, [package])
+        return f"{distributions[0]}=={metadata.version(distributions[0])}:{package}/{'/'.join(rest)}"
+    for root, prefix in ((REPO_ROOT, ""), (REPO_ROOT.parent, "../")):
+        if resolved.is_relative_to(root):
+            return prefix + str(resolved.relative_to(root))
+    return str(path)
 
 
 def tool_versions() -> dict[str, str]:
@@ -47,7 +64,7 @@ def compare(fp32_dir: Path, int8_dir: Path, data_tsv: Path, threads: int = 1) ->
     data = read_labeled_tsv(data_tsv)
     labels = np.array(data.labels)
     results: dict[str, Any] = {
-        "data": str(data_tsv),
+        "data": portable_path(data_tsv),
         "data_sha256": sha256_file(Path(data_tsv)),
         "examples": len(data),
     }
@@ -70,16 +87,37 @@ def compare(fp32_dir: Path, int8_dir: Path, data_tsv: Path, threads: int = 1) ->
     return results
 
 
+def _read_provenance(int8_dir: Path) -> dict[str, Any]:
+    """What export and quantize recorded: their provenance file, or an earlier manifest when validating again."""
+    provenance_path = int8_dir / PROVENANCE_FILE
+    if provenance_path.is_file():
+        provenance = json.loads(provenance_path.read_text())
+        provenance_path.unlink()
+        return provenance
+    manifest_path = int8_dir / MANIFEST_FILE
+    if not manifest_path.is_file():
+        return {}
+    earlier = json.loads(manifest_path.read_text())
+    return {
+        "source_checkpoint": earlier.get("source_checkpoint"),
+        "opset": earlier.get("export", {}).get("opset"),
+        "training": earlier.get("training", {}),
+        "quantization": earlier.get("quantization", {}),
+    }
+
+
 def write_manifest(int8_dir: Path, validation: dict[str, Any], name: str | None = None) -> dict[str, Any]:
     """Write ``manifest.json`` in ``int8_dir``: provenance, labels, validation, tool versions and file hashes."""
     int8_dir = Path(int8_dir)
-    provenance_path = int8_dir / PROVENANCE_FILE
-    provenance = json.loads(provenance_path.read_text()) if provenance_path.is_file() else {}
-    provenance_path.unlink(missing_ok=True)
+    provenance = _read_provenance(int8_dir)
     config = json.loads((int8_dir / "config.json").read_text())
     files = describe_files(int8_dir)
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     training = provenance.get("training", {})
+    for key in ("base_checkpoint", "train_tsv", "output_dir"):
+        if key in training:
+            training[key] = portable_path(training[key])
+    source = portable_path(provenance.get("source_checkpoint")) if provenance.get("source_checkpoint") else None
     manifest = {
         "name": name or int8_dir.name,
         "version": f"{created:%Y%m%d}-{files['model.onnx']['sha256'][:8]}",
@@ -87,8 +125,8 @@ def write_manifest(int8_dir: Path, validation: dict[str, Any], name: str | None 
         "task": "text-classification",
         "labels": config["id2label"],
         "max_length": validation["max_length"],
-        "base_model": training.get("base_checkpoint", provenance.get("source_checkpoint")),
-        "source_checkpoint": provenance.get("source_checkpoint"),
+        "base_model": training.get("base_checkpoint", source),
+        "source_checkpoint": source,
         "training_data": training.get("train_tsv"),
         "training_data_sha256": training.get("train_tsv_sha256"),
         "seed": training.get("seed"),

@@ -120,3 +120,20 @@ def test_excluded_nodes_stay_fp32(pipeline, tmp_path):
     assert len(provenance["quantization"]["fp32_nodes"]) == 5
     with pytest.raises(ValueError, match="matches no node"):
         quantize_onnx(pipeline["fp32"], tmp_path / "other", exclude_nodes="no-such-node")
+
+
+def test_validating_again_keeps_the_provenance(pipeline):
+    before = json.loads((pipeline["int8"] / "manifest.json").read_text())
+    args = [
+        "validate",
+        "--fp32",
+        str(pipeline["fp32"]),
+        "--int8",
+        str(pipeline["int8"]),
+        "--data",
+        str(pipeline["data"]),
+    ]
+    assert model_export_main(args) == 0
+    after = json.loads((pipeline["int8"] / "manifest.json").read_text())
+    for key in ("source_checkpoint", "training", "quantization", "export", "files"):
+        assert after[key] == before[key], key
