@@ -66,7 +66,14 @@ def _torch_predictor(checkpoint: Path, threads: int, pad_to_max: bool) -> Callab
 
     def predict(texts: list[str]) -> object:
         with torch.inference_mode():
-            features = tokenizer(texts, padding=padding, truncation=True, max_length=512, return_tensors="pt")
+            features = tokenizer(
+                texts,
+                padding=padding,
+                truncation=True,
+                max_length=512,
+                return_tensors="pt",
+                return_token_type_ids=False,
+            )
             return model(**features).logits.softmax(-1)
 
     return predict
@@ -165,7 +172,7 @@ def print_table(rows: list[BenchRow], threads: int, single_n: int, batch_n: int)
             f"{row.batch32_texts_per_s:.1f}",
             f"{row.batch32_texts_per_s / baseline.batch32_texts_per_s:.1f}×",
         )
-    Console().print(table)
+    Console(width=max(Console().width, 150)).print(table)
 
 
 def main(threads: int, single_n: int, batch_n: int) -> int:
