@@ -140,7 +140,7 @@ def run_bench(threads: int, single_n: int, batch_n: int, data_tsv: Path = DEFAUL
         ("(a) PyTorch FP32 DistilBERT-base, padded to 512", lambda: _torch_predictor(checkpoint, threads, True)),
         ("(a') PyTorch FP32 DistilBERT-base, dynamic padding", lambda: _torch_predictor(checkpoint, threads, False)),
         ("(b) ONNX int8 DistilBERT-base", lambda: _onnx_predictor(distilbert_int8, threads)),
-        (f"(c) ONNX FP32 MiniLM-L6 [{fp32_note}]", lambda: _onnx_predictor(bundled_fp32, threads)),
+        (f"(c) ONNX FP32 MiniLM-L6 ({fp32_note})", lambda: _onnx_predictor(bundled_fp32, threads)),
         ("(d) ONNX int8 MiniLM-L6 (bundled model)", lambda: _onnx_predictor(BUNDLED_MODEL_DIR, threads)),
     ]
     rows = []
