@@ -49,8 +49,8 @@ class BatchingService:
         return to_responses(texts, predictions, took), took
 
 
-def get_service(request: Request) -> BatchingService:
-    """The service the lifespan loaded."""
+async def get_service(request: Request) -> BatchingService:
+    """The service the lifespan loaded (``async``, so FastAPI calls it on the loop, not in a thread pool)."""
     return request.app.state.service
 
 
