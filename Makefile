@@ -40,7 +40,7 @@ $(SAM): | $(PY)
 serve: $(VENV)/.serve-installed
 	$(PY) -m container
 
-test: $(VENV)/.all-installed $(SAM)
+test: $(VENV)/.all-installed $(SAM) /usr/bin/wrk
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 
@@ -70,3 +70,38 @@ model: $(VENV)/.all-installed
 # PyTorch FP32 baseline against the ONNX models on SST-2 dev sentences (not a test).
 bench: $(VENV)/.all-installed
 	$(PY) -m model_export bench
+
+BASELINE_CHECKPOINT := build/distilbert-base-random
+DISTILBERT_FP32 := build/distilbert-base-fp32
+DISTILBERT_INT8 := build/distilbert-base-int8
+
+# The load test's open-loop generator (Debian package wrk; there is no wrk2 package).
+/usr/bin/wrk:
+	apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+
+$(BASELINE_CHECKPOINT)/config.json: | $(VENV)/.all-installed
+	$(PY) -m model_export random-checkpoint --size base --output $(BASELINE_CHECKPOINT)
+
+$(DISTILBERT_INT8)/manifest.json: $(BASELINE_CHECKPOINT)/config.json
+	$(PY) -m model_export export $(BASELINE_CHECKPOINT) --output $(DISTILBERT_FP32)
+	$(PY) -m model_export quantize $(DISTILBERT_FP32) --output $(DISTILBERT_INT8) --arch arm64
+	$(PY) -m model_export validate --fp32 $(DISTILBERT_FP32) --int8 $(DISTILBERT_INT8) --name distilbert-base-random-int8
+
+# Full comparison of the local targets (about 30 minutes on 2 cores; run it on an otherwise idle machine).
+loadtest: $(VENV)/.all-installed /usr/bin/wrk $(BASELINE_CHECKPOINT)/config.json $(DISTILBERT_INT8)/manifest.json
+	rm -rf results/baseline results/baseline-sentences results/variants results/container-1user results/container-sentences results/container results/lambda-coldstart results/lambda-burst results/lambda results/profile-container report
+	$(PY) -m loadtest run --target baseline --users 10 --duration 60s --out results/baseline
+	$(PY) -m loadtest capacity --target baseline --start-rps 4 --out results/baseline
+	$(PY) -m loadtest capacity --target baseline --start-rps 4 --texts sentences --out results/baseline-sentences
+	$(PY) -m loadtest run --target local-container --model $(DISTILBERT_INT8) --users 10 --duration 60s --out results/variants/container-distilbert-int8
+	$(PY) -m loadtest capacity --target local-container --model $(DISTILBERT_INT8) --start-rps 10 --out results/variants/container-distilbert-int8
+	$(PY) -m loadtest run --target local-container --scenario single --users 1 --duration 60s --out results/container-1user
+	$(PY) -m loadtest capacity --target local-container --start-rps 20 --texts sentences --out results/container-sentences
+	$(PY) -m loadtest run --target local-container --users 10 --duration 60s --out results/container
+	$(PY) -m loadtest capacity --target local-container --start-rps 10 --out results/container
+	$(PY) -m loadtest profile --target local-container --rps 20 --duration 30s --out results/profile-container
+	$(PY) -m loadtest run --target local-lambda --scenario single --users 1 --think-time 2-3 --lambda-idle-timeout 1 --duration 60s --out results/lambda-coldstart
+	$(PY) -m loadtest run --target local-lambda --scenario burst --burst-users 20 --out results/lambda-burst
+	$(PY) -m loadtest run --target local-lambda --users 10 --duration 60s --out results/lambda
+	$(PY) -m loadtest capacity --target local-lambda --start-rps 5 --out results/lambda
+	$(PY) -m loadtest report results/baseline results/baseline-sentences results/variants/container-distilbert-int8 results/container-1user results/container-sentences results/container results/lambda-coldstart results/lambda-burst results/lambda --out report
