@@ -70,6 +70,15 @@ def connections_for(rate: float, budget_ms: float) -> int:
     return max(8, min(1000, math.ceil(rate * budget_ms / 1000 * 4)))
 
 
+def wrk_timeout_s(rate: float, connections: int, budget_ms: float) -> int:
+    """wrk's ``--timeout``: 20x the budget, and longer than a paced connection waits between two requests.
+
+    wrk counts a timeout for every connection whose last request started more than ``--timeout`` ago, waiting
+    or not; at low rates a paced connection idles ``connections / rate`` seconds between requests.
+    """
+    return max(2, math.ceil(budget_ms * 20 / 1000), math.ceil(2 * connections / rate) + 1)
+
+
 def wrk_binary() -> str:
     """The ``wrk`` executable, or a clear error naming the package to install."""
     found = shutil.which("wrk")
@@ -145,7 +154,7 @@ def run_wrk_step(binary: str, url: str, bodies: Path, rate: float, seconds: int,
     base = f"{parts.scheme}://{parts.netloc}"
     path = parts.path.rstrip("/") + "/predict"
     connections = connections_for(rate, budget_ms)
-    timeout_s = max(2, math.ceil(budget_ms * 20 / 1000))
+    timeout_s = wrk_timeout_s(rate, connections, budget_ms)
     command = [
         binary,
         "-t1",

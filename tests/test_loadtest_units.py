@@ -293,6 +293,12 @@ def test_parse_wrk_output_finds_the_result_line():
         capacity.parse_wrk_output("unable to connect to 127.0.0.1:1 Connection refused")
 
 
+def test_wrk_timeout_outlasts_a_paced_connections_wait():
+    assert capacity.wrk_timeout_s(rate=600, connections=240, budget_ms=100) == 2
+    assert capacity.wrk_timeout_s(rate=1, connections=8, budget_ms=100) == 17
+    assert capacity.wrk_timeout_s(rate=50, connections=8, budget_ms=1000) == 20
+
+
 def test_connections_cover_the_rate_within_bounds():
     assert capacity.connections_for(10, 100) == 8
     assert capacity.connections_for(600, 100) == 240
