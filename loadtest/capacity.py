@@ -38,6 +38,7 @@ WRK_PACKAGE = "wrk"
 ACHIEVED_SHARE = 0.95
 WARM_UP_S = 3
 COOL_DOWN_S = 2.0
+MAX_CONNECTION_IDLE_S = 2.0
 
 
 class CapacityError(RuntimeError):
@@ -66,8 +67,14 @@ class CapacityConfig:
 
 
 def connections_for(rate: float, budget_ms: float) -> int:
-    """Connections enough that a free one is there at every slot while latency stays within 4x the budget."""
-    return max(8, min(1000, math.ceil(rate * budget_ms / 1000 * 4)))
+    """Connections enough that a free one is there at every slot while latency stays within 4x the budget.
+
+    At low rates fewer: a paced connection idles ``connections / rate`` seconds between requests, and servers
+    close idle keep-alive connections (uvicorn after 5 s), which wrk would count as read errors.
+    """
+    wanted = max(8, math.ceil(rate * budget_ms / 1000 * 4))
+    idle_cap = max(1, math.floor(rate * MAX_CONNECTION_IDLE_S))
+    return min(wanted, idle_cap, 1000)
 
 
 def wrk_timeout_s(rate: float, connections: int, budget_ms: float) -> int:

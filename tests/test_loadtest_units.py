@@ -303,6 +303,8 @@ def test_connections_cover_the_rate_within_bounds():
     assert capacity.connections_for(10, 100) == 8
     assert capacity.connections_for(600, 100) == 240
     assert capacity.connections_for(100_000, 100) == 1000
+    assert capacity.connections_for(1, 1000) == 2  # each connection idles at most 2 s between requests
+    assert capacity.connections_for(0.4, 100) == 1
 
 
 def test_endpoints_file_names_the_target_url(tmp_path):
