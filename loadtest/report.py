@@ -178,7 +178,7 @@ def details_table(results: list[Result]) -> str:
         cpu = generator.get("cpu_percent")
         scenario = summary.get("scenario", "–")
         if summary.get("capacity"):
-            scenario += f"; capacity probe on {result.texts}"
+            scenario += f"; capacity probe on {result.texts}, p99 ≤ {summary['capacity']['p99_budget_ms']:g} ms"
         lines.append(
             f"| {result.label} | {summary['target']} | {scenario} | {summary['requests']} | "
             f"{summary['failures']} | {load_text} | {model.get('name') or '–'} | "
@@ -381,6 +381,14 @@ def _notes(results: list[Result]) -> list[str]:
         "follows from its users and think time; the capacity knee (open-loop wrk steps, p99 within the budget, "
         "no failures) is the throughput figure."
     )
+    budgets = {
+        result.label: result.summary["capacity"]["p99_budget_ms"]
+        for result in results
+        if result.summary.get("capacity")
+    }
+    if len(set(budgets.values())) > 1:
+        listed = ", ".join(f"{label} {budget:g} ms" for label, budget in budgets.items())
+        notes.append(f"The capacity knees were probed at different p99 budgets ({listed}): compare them knowing it.")
     machines = {str((result.summary.get("machine") or {}).get("platform")) for result in results}
     cpus = {str((result.summary.get("machine") or {}).get("cpus")) for result in results}
     notes.append(f"Measured on: {', '.join(sorted(machines))}; CPUs: {', '.join(sorted(cpus))}.")

@@ -44,6 +44,17 @@ def test_report_marks_the_emulation_and_names_its_inputs(written_report):
     assert "| local-lambda | local-lambda | burst | 900 | 2 | 20 users, 60.0 s |" in text
 
 
+def test_report_notes_capacity_budgets_that_differ(tmp_path):
+    relaxed = tmp_path / "baseline"
+    shutil.copytree(FIXTURES / "baseline", relaxed)
+    summary = json.loads((relaxed / "summary.json").read_text())
+    summary["capacity"]["p99_budget_ms"] = 1000.0
+    (relaxed / "summary.json").write_text(json.dumps(summary))
+    text = report.write_report([relaxed, FIXTURES / "container"], tmp_path / "out").read_text()
+    assert "different p99 budgets (baseline 1000 ms, local-container 100 ms)" in text
+    assert "different p99 budgets" not in report.write_report([FIXTURES / "container"], tmp_path / "o2").read_text()
+
+
 def test_report_writes_every_plot(written_report):
     for name in ("latency_percentiles.png", "rps_p99_over_time.png", "capacity_curve.png", "cold_starts.png"):
         path = written_report.parent / name
