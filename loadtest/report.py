@@ -313,12 +313,14 @@ def plot_capacity(results: list[Result], path: Path) -> Path | None:
         )
         if capacity.get("knee_rps") is not None:
             rate_axes.axhline(capacity["knee_rps"], color=line.get_color(), linestyle=":", linewidth=1)
-    limit = max(step["offered_rps"] for result in probes for step in result.summary["capacity"]["steps"])
-    rate_axes.plot([0, limit], [0, limit], color="grey", linestyle="--", linewidth=1, label="achieved = offered")
+    offered_all = [step["offered_rps"] for result in probes for step in result.summary["capacity"]["steps"]]
+    ends = [min(offered_all), max(offered_all)]
+    rate_axes.plot(ends, ends, color="grey", linestyle="--", linewidth=1, label="achieved = offered")
     for budget in sorted(budgets):
         p99_axes.axhline(budget, color="red", linestyle="--", linewidth=1, label=f"p99 budget {budget:g} ms")
     rate_axes.set_xlabel("offered RPS (open loop)")
     rate_axes.set_ylabel("achieved RPS")
+    rate_axes.set_yscale("log")
     rate_axes.set_title("Capacity: achieved vs offered (dotted: knee)")
     p99_axes.set_xlabel("offered RPS (open loop)")
     p99_axes.set_ylabel("p99 (ms, log scale)")
