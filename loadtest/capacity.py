@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadtest.runner import cold_starts, lambda_block, stop_child
+from loadtest.runner import cold_starts, lambda_block
 from loadtest.summary import machine_block, write_summary
-from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target
+from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target, stop_process
 from loadtest.texts import text_set
 
 LUA_SCRIPT = REPO_ROOT / "loadtest" / "wrk_open_loop.lua"
@@ -180,7 +180,7 @@ def run_wrk_step(binary: str, url: str, bodies: Path, rate: float, seconds: int,
         output = process.stdout.read().decode("utf-8", "replace")
         _, status, usage = os.wait4(process.pid, 0)
     except BaseException:
-        stop_child(process)
+        stop_process(process, group=False)
         raise
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started

@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.capacity import CapacityError, run_wrk_step, write_bodies, wrk_binary
-from loadtest.runner import stop_child
 from loadtest.summary import machine_block
-from loadtest.targets import LocalOptions, running_target
+from loadtest.targets import LocalOptions, running_target, stop_process
 
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 # (component, test on (function, file, source line)); the first component found from the innermost frame wins.
@@ -205,7 +204,7 @@ def profile(config: ProfileConfig) -> dict[str, Any]:
             cpu_after = target.server_cpu_seconds()
             spy_output = sampler.communicate(timeout=seconds + 30)[0].decode("utf-8", "replace")
         except BaseException:
-            stop_child(sampler)
+            stop_process(sampler, group=False)
             raise
         label = target.label()
     if sampler.returncode != 0 or not raw_path.is_file():

@@ -20,7 +20,7 @@ from typing import Any
 
 from loadtest.scenarios import burst_length_s
 from loadtest.summary import cold_start_block, latency_block, machine_block, percentile, write_summary
-from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target
+from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target, stop_process
 
 LOCUSTFILE = REPO_ROOT / "loadtest" / "locustfile.py"
 BURST_SHAPE = REPO_ROOT / "loadtest" / "burst.py"
@@ -196,7 +196,7 @@ def run_locust(config: RunConfig, url: str) -> LocustOutcome:
                 )
             progress.update(task, completed=config.length_s, status=_status_line(_last_aggregated_row(history)))
     except BaseException:
-        stop_child(process)
+        stop_process(process, group=False)
         raise
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
@@ -204,20 +204,6 @@ def run_locust(config: RunConfig, url: str) -> LocustOutcome:
         tail = log_path.read_text(errors="replace")[-1500:]
         raise RunError(f"locust exited with status {process.returncode}: {tail}")
     return LocustOutcome(process.returncode, wall, usage.ru_utime + usage.ru_stime)
-
-
-def stop_child(process: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """Stop a load generator this module started (interrupted runs): SIGTERM, then SIGKILL after ``grace_s``."""
-    if process.returncode is not None:
-        return
-    try:
-        process.terminate()
-        process.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=grace_s)
-    except (ProcessLookupError, ChildProcessError):
-        pass
 
 
 def read_request_log(path: Path) -> list[tuple[float, str, float, bool]]:

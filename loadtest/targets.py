@@ -262,15 +262,23 @@ def _read_listening_line(process: subprocess.Popen, log_path: Path | None, timeo
     raise TargetError(f"Lambda emulation did not start: {_log_tail(log_path)}")
 
 
-def stop_process(process: subprocess.Popen, grace_s: float = 10.0) -> None:
-    """Stop a server started by this module: SIGTERM to its process group, SIGKILL after ``grace_s``."""
+def stop_process(process: subprocess.Popen, grace_s: float = 10.0, group: bool = True) -> None:
+    """Stop a process this package started: SIGTERM (to its whole process group when ``group``: a server and
+    the workers it started), SIGKILL after ``grace_s``."""
     if process.poll() is not None:
         return
+
+    def send(signum: int) -> None:
+        if group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
+
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        send(signal.SIGTERM)
         process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        send(signal.SIGKILL)
         process.wait(timeout=grace_s)
     except ProcessLookupError:
         pass
