@@ -89,14 +89,12 @@ $(DISTILBERT_INT8)/manifest.json: $(BASELINE_CHECKPOINT)/config.json
 
 # Full comparison of the local targets (about 30 minutes on 2 cores; run it on an otherwise idle machine).
 loadtest: $(VENV)/.all-installed /usr/bin/wrk $(BASELINE_CHECKPOINT)/config.json $(DISTILBERT_INT8)/manifest.json
-	rm -rf results/baseline results/baseline-sentences results/variants results/container-1user results/container-sentences results/container results/lambda-coldstart results/lambda-burst results/lambda results/profile-container report
+	rm -rf results/baseline results/variants results/container-1user results/container-sentences results/container results/profile-container results/lambda-coldstart results/lambda-burst results/lambda report
 	$(PY) -m loadtest run --target baseline --users 10 --duration 60s --out results/baseline
-	$(PY) -m loadtest capacity --target baseline --start-rps 4 --out results/baseline
-	$(PY) -m loadtest capacity --target baseline --start-rps 4 --texts sentences --out results/baseline-sentences
-	$(PY) -m loadtest run --target local-container --model $(DISTILBERT_INT8) --users 10 --duration 60s --out results/variants/container-distilbert-int8
-	$(PY) -m loadtest capacity --target local-container --model $(DISTILBERT_INT8) --start-rps 10 --out results/variants/container-distilbert-int8
+	$(PY) -m loadtest capacity --target baseline --start-rps 1 --budget-ms 1000 --out results/baseline
+	$(PY) -m loadtest capacity --target local-container --model $(DISTILBERT_INT8) --texts sentences --start-rps 10 --out results/variants/container-distilbert-int8-sentences
 	$(PY) -m loadtest run --target local-container --scenario single --users 1 --duration 60s --out results/container-1user
-	$(PY) -m loadtest capacity --target local-container --start-rps 20 --texts sentences --out results/container-sentences
+	$(PY) -m loadtest capacity --target local-container --texts sentences --start-rps 20 --out results/container-sentences
 	$(PY) -m loadtest run --target local-container --users 10 --duration 60s --out results/container
 	$(PY) -m loadtest capacity --target local-container --start-rps 10 --out results/container
 	$(PY) -m loadtest profile --target local-container --rps 20 --duration 30s --out results/profile-container
@@ -104,4 +102,4 @@ loadtest: $(VENV)/.all-installed /usr/bin/wrk $(BASELINE_CHECKPOINT)/config.json
 	$(PY) -m loadtest run --target local-lambda --scenario burst --burst-users 20 --out results/lambda-burst
 	$(PY) -m loadtest run --target local-lambda --users 10 --duration 60s --out results/lambda
 	$(PY) -m loadtest capacity --target local-lambda --start-rps 5 --out results/lambda
-	$(PY) -m loadtest report results/baseline results/baseline-sentences results/variants/container-distilbert-int8 results/container-1user results/container-sentences results/container results/lambda-coldstart results/lambda-burst results/lambda --out report
+	$(PY) -m loadtest report results/baseline results/variants/container-distilbert-int8-sentences results/container-1user results/container-sentences results/container results/lambda-coldstart results/lambda-burst results/lambda --out report
