@@ -1,5 +1,5 @@
 """The CI/CD workflow: a GitHub workflow linters accept, deploying the three targets in a matrix with the
-commands the README's "Deploy" section documents (docs/pending/deploy.md until that section is merged)."""
+commands the README's "Deploy" section documents."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from tests.test_consistency import REPO_ROOT, WORKFLOW, workflow, workflow_scrip
 
 WORKFLOW_PATH = REPO_ROOT / WORKFLOW
 README = REPO_ROOT / "README.md"
-PENDING_DEPLOY_DOC = REPO_ROOT / "docs" / "pending" / "deploy.md"
 # Commands a user runs to test, deploy, smoke-test or roll back; each must be documented as the workflow runs it.
 DOCUMENTED_TOOLS = ("make", "sam", "copilot", "kubectl", "kustomize", "eksctl", "python -m ops")
 SHELL_SEPARATORS = re.compile(r"&&|\|\||[;|()`]|\$\(")
@@ -86,13 +85,10 @@ def workflow_commands() -> list[str]:
 
 
 def deploy_documentation() -> tuple[Path, str]:
-    """README's "Deploy" section once merged, else the pending section."""
-    if README.exists():
-        section = re.search(r"^## Deploy\b.*?(?=^## |\Z)", README.read_text(), flags=re.MULTILINE | re.DOTALL)
-        if section:
-            return README, section.group(0)
-    assert PENDING_DEPLOY_DOC.exists(), f"neither README.md nor {PENDING_DEPLOY_DOC} documents the deployment"
-    return PENDING_DEPLOY_DOC, PENDING_DEPLOY_DOC.read_text()
+    """README's "Deploy" section."""
+    section = re.search(r"^## Deploy\b.*?(?=^## |\Z)", README.read_text(), flags=re.MULTILINE | re.DOTALL)
+    assert section, "README.md has no '## Deploy' section"
+    return README, section.group(0)
 
 
 def test_workflow_commands_are_the_documented_ones():
