@@ -11,43 +11,22 @@ per execution environment.
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from functions.apigw import LocalLambdaContext, http_api_event, response_header, response_json
 from inference.settings import BUNDLED_MODEL_DIR, Settings
+from tests.conftest import HANDLER_MODULES
 
-HANDLER_MODULES = {"powertools": "functions.handler", "mangum": "functions.mangum_handler"}
 JSON = {"content-type": "application/json"}
 DEFAULTS = Settings()
 POSITIVE_TEXT = "An absolute triumph: moving, funny and beautifully acted. I loved every minute of it."
 NEGATIVE_TEXT = "A dull, tedious mess with wooden acting and no story. I hated every minute of it."
-
-
-@pytest.fixture(scope="session")
-def lambda_model_dir() -> Path:
-    """The model the handlers load: ``MODEL_DIR`` where set, otherwise the bundled model."""
-    model_dir = Path(os.environ.get("MODEL_DIR") or BUNDLED_MODEL_DIR)
-    assert model_dir.is_dir(), f"model folder missing at {model_dir} (the bundled model, or MODEL_DIR)"
-    return model_dir
-
-
-@pytest.fixture(scope="session")
-def handlers(lambda_model_dir: Path) -> dict[str, ModuleType]:
-    """Both handler modules, imported (init: model load) once with tracing off, as the tests require."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
-        patch.setenv("MODEL_DIR", str(lambda_model_dir))
-        patch.delenv("MODEL_URI", raising=False)
-        return {name: importlib.import_module(module) for name, module in HANDLER_MODULES.items()}
 
 
 @pytest.fixture(scope="session")

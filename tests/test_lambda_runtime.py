@@ -7,23 +7,21 @@ init happens once per process, at import.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from functions.apigw import LocalLambdaContext, json_event, response_json
 from functions.invoke import main as invoke_main
-from inference.settings import BUNDLED_MODEL_DIR, REPO_ROOT, Settings
+from inference.settings import REPO_ROOT, Settings
+from tests.conftest import HANDLER_MODULES
 
-HANDLER_MODULES = {"powertools": "functions.handler", "mangum": "functions.mangum_handler"}
 EVENTS_DIR = REPO_ROOT / "events"
 # What each sample event must answer.
 EVENT_STATUS = {
@@ -35,24 +33,6 @@ EVENT_STATUS = {
     "predict-invalid-json.json": 400,
 }
 NAMESPACE = Settings().powertools_metrics_namespace
-
-
-@pytest.fixture(scope="session")
-def lambda_model_dir() -> Path:
-    """The model the handlers load: ``MODEL_DIR`` where set, otherwise the bundled model."""
-    model_dir = Path(os.environ.get("MODEL_DIR") or BUNDLED_MODEL_DIR)
-    assert model_dir.is_dir(), f"model folder missing at {model_dir} (the bundled model, or MODEL_DIR)"
-    return model_dir
-
-
-@pytest.fixture(scope="session")
-def handlers(lambda_model_dir: Path) -> dict[str, ModuleType]:
-    """Both handler modules, imported (init: model load) once with tracing off."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
-        patch.setenv("MODEL_DIR", str(lambda_model_dir))
-        patch.delenv("MODEL_URI", raising=False)
-        return {name: importlib.import_module(module) for name, module in HANDLER_MODULES.items()}
 
 
 def subprocess_environment(model_dir: Path) -> dict[str, str]:

@@ -17,13 +17,8 @@ LB_DNS = "sentim-Publi-1A2B3C-123456789.us-east-1.elb.amazonaws.com"
 
 
 @pytest.fixture
-def cloudformation(monkeypatch):
+def cloudformation(dummy_aws_credentials):
     """A moto CloudFormation client with dummy credentials."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
         yield boto3.client("cloudformation")
 

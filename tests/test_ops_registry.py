@@ -29,13 +29,8 @@ PREFIX = f"s3://{BUCKET}/minilm"
 
 
 @pytest.fixture
-def aws(monkeypatch):
+def aws(dummy_aws_credentials):
     """Dummy credentials and a moto-backed AWS for the whole test."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
     forget_fetched_models()
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket=BUCKET)
