@@ -15,34 +15,25 @@ from pathlib import Path
 from inference.settings import BUNDLED_MODEL_DIR
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+def _bounded(kind: type, accepts, bound: str):
+    """An argparse type: ``kind(text)``, refused with ``bound`` in the message unless ``accepts(value)``."""
+    noun = "a whole number" if kind is int else "a number"
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"{text!r} {bound}")
+        return value
+
+    return convert
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above zero")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
+_positive_int = _bounded(int, lambda value: value >= 1, "must be at least 1")
+_positive_float = _bounded(float, lambda value: value > 0, "must be above zero")
+_non_negative_float = _bounded(float, lambda value: value >= 0, "must not be negative")
 
 
 def _duration(text: str) -> float:
