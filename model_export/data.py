@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from inference.settings import REPO_ROOT
+
 SST2_DIR = REPO_ROOT.parent / "shared" / "data" / "sst2"
 DEFAULT_TRAIN_TSV = SST2_DIR / "train.tsv"
 DEFAULT_DEV_TSV = SST2_DIR / "dev.tsv"
@@ -43,12 +43,3 @@ def read_labeled_tsv(path: Path | str, limit: int | None = None) -> LabeledTexts
             if limit is not None and len(texts) >= limit:
                 break
     return LabeledTexts(path=path, texts=texts, labels=labels)
-
-
-def sha256_of(path: Path | str) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -9,7 +9,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from model_export.data import DEFAULT_TRAIN_TSV, read_labeled_tsv, sha256_of
+from inference.manifest import sha256_file
+from model_export.data import DEFAULT_TRAIN_TSV, read_labeled_tsv
 
 LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 TRAINING_INFO_FILE = "training.json"
@@ -112,7 +113,7 @@ def train(config: TrainConfig) -> Path:
             **asdict(config),
             "epochs_completed": epoch,
             "train_examples": len(data),
-            "train_tsv_sha256": sha256_of(config.train_tsv),
+            "train_tsv_sha256": sha256_file(Path(config.train_tsv)),
             "train_seconds": round(time.perf_counter() - started, 1),
             "torch_version": torch.__version__,
         }

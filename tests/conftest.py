@@ -10,10 +10,7 @@ from types import ModuleType
 
 import pytest
 
-from inference.settings import BUNDLED_MODEL_DIR, REPO_ROOT, get_settings
-
-SHARED_DIR = REPO_ROOT.parent / "shared"
-SST2_DEV = SHARED_DIR / "data" / "sst2" / "dev.tsv"
+from inference.settings import BUNDLED_MODEL_DIR, get_settings
 
 
 @pytest.fixture(autouse=True)

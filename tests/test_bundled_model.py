@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from inference.manifest import sha256_file, verify_model_dir
-from model_export.data import read_labeled_tsv
-from tests.conftest import SHARED_DIR, SST2_DEV
+from model_export.data import DEFAULT_DEV_TSV as SST2_DEV
+from model_export.data import DEFAULT_TRAIN_TSV, read_labeled_tsv
 
 ALLOWED_FILES = {"model.onnx", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "config.json"}
 
@@ -41,9 +41,8 @@ def test_provenance_is_recorded(manifest):
     for key in ("base_model", "source_checkpoint", "training_data", "training_data_sha256", "seed", "tool_versions"):
         assert manifest[key], key
     assert manifest["training"]["train_examples"] == 67_349
-    train_tsv = SHARED_DIR / "data" / "sst2" / "train.tsv"
-    if train_tsv.is_file():
-        assert manifest["training_data_sha256"] == sha256_file(train_tsv)
+    if DEFAULT_TRAIN_TSV.is_file():
+        assert manifest["training_data_sha256"] == sha256_file(DEFAULT_TRAIN_TSV)
 
 
 @pytest.mark.skipif(not SST2_DEV.is_file(), reason=f"SST-2 dev set not found at {SST2_DEV}")
