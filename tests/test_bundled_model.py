@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,9 +46,21 @@ def test_provenance_is_recorded(manifest):
         assert manifest["training_data_sha256"] == sha256_file(DEFAULT_TRAIN_TSV)
 
 
-@pytest.mark.skipif(not SST2_DEV.is_file(), reason=f"SST-2 dev set not found at {SST2_DEV}")
+def x86_without_vnni() -> bool:
+    """An x86 CPU without AVX-512 VNNI or AVX-VNNI: ONNX Runtime's AVX2 int8 (u8s8) kernel then sums pairs of
+    products in 16 bits with saturation, so its answers differ slightly from the VNNI kernel's."""
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    return " avx2" in flags and "avx512_vnni" not in flags and "avx_vnni" not in flags
+
+
 def test_dev_accuracy_is_what_the_manifest_says(bundled_model, manifest):
+    """The manifest's figure was measured on an AVX-512 VNNI machine; without VNNI (saturating AVX2 kernel) the
+    same model loses up to a point of accuracy, and must still meet the bar."""
+    assert SST2_DEV.is_file(), f"SST-2 dev set not found at {SST2_DEV} (../shared/data/sst2)"
     data = read_labeled_tsv(SST2_DEV)
     predicted = [p.sentiment == "POSITIVE" for p in bundled_model.predict_batch(data.texts)]
     accuracy = float(np.mean(np.array(predicted) == (np.array(data.labels) == 1)))
-    assert abs(accuracy - manifest["validation"]["int8_accuracy"]) <= 0.002, accuracy
+    tolerance = 0.01 if x86_without_vnni() else 0.002
+    assert abs(accuracy - manifest["validation"]["int8_accuracy"]) <= tolerance, accuracy
+    assert accuracy >= 0.89, accuracy
