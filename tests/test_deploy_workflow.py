@@ -1,5 +1,5 @@
 """The CI/CD workflow: a GitHub workflow linters accept, deploying the three targets in a matrix with the
-commands the README's "Deploy" section documents."""
+commands the documentation (docs/) documents."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from tests.test_consistency import REPO_ROOT, WORKFLOW, workflow, workflow_scripts
 
 WORKFLOW_PATH = REPO_ROOT / WORKFLOW
-README = REPO_ROOT / "README.md"
+DOCS = REPO_ROOT / "docs"
 # Commands a user runs to test, deploy, smoke-test or roll back; each must be documented as the workflow runs it.
 DOCUMENTED_TOOLS = ("make", "sam", "copilot", "kubectl", "kustomize", "eksctl", "python -m ops")
 SHELL_SEPARATORS = re.compile(r"&&|\|\||[;|()`]|\$\(")
@@ -85,10 +85,10 @@ def workflow_commands() -> list[str]:
 
 
 def deploy_documentation() -> tuple[Path, str]:
-    """README's "Deploy" section."""
-    section = re.search(r"^## Deploy\b.*?(?=^## |\Z)", README.read_text(), flags=re.MULTILINE | re.DOTALL)
-    assert section, "README.md has no '## Deploy' section"
-    return README, section.group(0)
+    """Every documentation page: the deploy pages, operations (smoke test, rollback) and the images page."""
+    pages = sorted(DOCS.rglob("*.md"))
+    assert (DOCS / "deploy" / "index.md") in pages, "docs/deploy/index.md is missing"
+    return DOCS, "\n".join(page.read_text() for page in pages)
 
 
 def test_workflow_commands_are_the_documented_ones():
