@@ -8,6 +8,7 @@ SAM_CLI_VERSION := 1.170.0
 EVENT ?= events/predict.json
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
+export NO_MKDOCS_2_WARNING := 1
 
 MODEL := models/minilm-l6-sst2-int8
 # The bundled model's recipe: the best of a small sweep (learning rate 5e-5 and 1e-4, 1 to 3 epochs) on SST-2 dev.
@@ -17,7 +18,7 @@ MODEL_TRAIN_THREADS ?= 1
 # Attention-score MatMuls (activation x activation) stay FP32: dynamic int8 on both inputs costs agreement.
 MODEL_FP32_NODES ?= self/MatMul(_1)?$$
 
-.PHONY: serve test lint model bench bench-coldstart invoke loadtest sam-validate clean
+.PHONY: serve test lint docs docs-serve model bench bench-coldstart invoke loadtest sam-validate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,11 +43,19 @@ serve: $(VENV)/.serve-installed
 
 test: $(VENV)/.all-installed $(SAM) /usr/bin/wrk
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mkdocs build --strict --quiet
 	$(VENV)/bin/pytest -q
 
 lint: $(VENV)/.all-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The documentation site (docs/, mkdocs.yml) into build/site; --strict: a broken link fails.
+docs: $(VENV)/.all-installed
+	$(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(VENV)/.all-installed
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
 
 # Run the real Lambda handler on one API Gateway v2 event, without Docker.
 invoke: $(VENV)/.all-installed
