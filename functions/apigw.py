@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 API_ID = "sentimentapi"
 REGION = "us-east-1"
@@ -26,11 +27,17 @@ def http_api_event(
     headers: dict[str, str] | None = None,
     *,
     request_id: str | None = None,
+    query: str = "",
+    source_ip: str = "203.0.113.7",
+    route_key: str | None = None,
 ) -> dict[str, Any]:
-    """An HTTP API v2 event, as API Gateway sends it for ``method path`` with ``body``.
+    """An HTTP API v2 event, as API Gateway sends it for ``method path?query`` with ``body``.
 
-    Text bodies are sent as they are; ``bytes`` are base64-encoded with ``isBase64Encoded`` set, as API
-    Gateway does for binary payloads. Header names are lower-cased, as HTTP API delivers them.
+    Text bodies are sent as they are; ``bytes`` are base64-encoded with
+    ``isBase64Encoded`` set, as API Gateway does for binary payloads. Header names are lower-cased, as
+    HTTP API delivers them (repeated headers arrive joined with commas); cookies and repeated query
+    parameters are split out as API Gateway does. The one builder of these events in the project: the
+    local invoker, the tests and the load test's Lambda front all use it.
     """
     method = method.upper()
     request_id = request_id or uuid.uuid4().hex[:16]
@@ -49,11 +56,12 @@ def http_api_event(
     }
     if body is not None:
         all_headers["content-length"] = str(len(body.encode("utf-8") if isinstance(body, str) else body))
+    route_key = route_key or f"{method} {path}"
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": f"{method} {path}",
+        "routeKey": route_key,
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
         "headers": all_headers,
         "requestContext": {
             "accountId": ACCOUNT_ID,
@@ -64,17 +72,24 @@ def http_api_event(
                 "method": method,
                 "path": path,
                 "protocol": "HTTP/1.1",
-                "sourceIp": "203.0.113.7",
+                "sourceIp": source_ip,
                 "userAgent": all_headers["user-agent"],
             },
             "requestId": request_id,
-            "routeKey": f"{method} {path}",
+            "routeKey": route_key,
             "stage": "$default",
             "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "timeEpoch": int(now * 1000),
         },
         "isBase64Encoded": is_binary,
     }
+    if "cookie" in all_headers:
+        event["cookies"] = [part.strip() for part in all_headers["cookie"].split(";") if part.strip()]
+    if query:
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            params[key] = f"{params[key]},{value}" if key in params else value
+        event["queryStringParameters"] = params
     if encoded_body is not None:
         event["body"] = encoded_body
     return event

@@ -67,6 +67,11 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     )
     local.add_argument("--lambda-concurrency", type=_positive_int, default=4, help="local-lambda: most environments")
     local.add_argument(
+        "--lambda-queue",
+        action="store_true",
+        help="local-lambda: queue requests beyond --lambda-concurrency (default: 429 Too Many Requests, as Lambda)",
+    )
+    local.add_argument(
         "--lambda-idle-timeout",
         type=_positive_float,
         default=None,
@@ -169,6 +174,7 @@ def _local_options(args: argparse.Namespace, idle_default: float):
         model_dir=args.model,
         baseline_checkpoint=args.baseline_checkpoint or BASELINE_CHECKPOINT,
         lambda_concurrency=args.lambda_concurrency,
+        lambda_queue=args.lambda_queue,
         lambda_idle_timeout_s=args.lambda_idle_timeout or idle_default,
         lambda_memory_mb=args.lambda_memory_mb,
     )

@@ -365,7 +365,8 @@ def _notes(results: list[Result]) -> list[str]:
     if any(result.summary["emulated"] for result in results):
         notes.append(
             "¹ Local emulation of AWS Lambda on this machine (`loadtest.lambda_emulator`: the real handler through "
-            "`awslambdaric`, one process per execution environment): these are not AWS figures. Cold starts "
+            "`awslambdaric` under AWS's Runtime Interface Emulator, one RIE process per execution environment, "
+            "429 beyond the concurrency limit): these are not AWS figures. Cold starts "
             'here share this machine\'s CPUs; on Lambda each environment has its own: "cold start alone" counts '
             "only environments that initialised while no other one did."
         )

@@ -282,6 +282,7 @@ def build_summary(
     by_name: dict[str, list[float]] = {}
     for _, name, elapsed, _ in requests:
         by_name.setdefault(name, []).append(elapsed)
+    throttles = throttled_requests(config.out_dir / f"{CSV_PREFIX}_failures.csv")
     cold = cold_starts(target, emulator)
     workers = emulator.get("peak_environments", 0) if emulator is not None else None
     server = target.server_block(config.server_cpus, config.server_workers or workers)
@@ -294,7 +295,8 @@ def build_summary(
         "scenario": config.scenario,
         "created": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         "requests": int(aggregated["Request Count"]),
-        "failures": int(aggregated["Failure Count"]),
+        "failures": int(aggregated["Failure Count"]) - throttles,
+        "throttles": throttles,
         "rps": round(float(aggregated["Requests/s"]), 3),
         "latency_ms": latency_block(times),
         "latency_by_request_ms": {name: latency_block(values) for name, values in sorted(by_name.items())},
@@ -321,6 +323,14 @@ def build_summary(
     if emulator is not None:
         summary["lambda"] = lambda_block(emulator)
     return summary
+
+
+def throttled_requests(failures_csv: Path) -> int:
+    """Requests answered 429 (a throttled function, as API Gateway answers): counted apart from failures."""
+    if not failures_csv.is_file():
+        return 0
+    with failures_csv.open(newline="") as handle:
+        return sum(int(row["Occurrences"]) for row in csv.DictReader(handle) if "HTTP 429" in row["Error"])
 
 
 def run(config: RunConfig) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class LocalOptions:
     model_dir: Path = BUNDLED_MODEL_DIR
     baseline_checkpoint: Path = BASELINE_CHECKPOINT
     lambda_concurrency: int = 4
+    lambda_queue: bool = False
     lambda_idle_timeout_s: float = 60.0
     lambda_memory_mb: int | None = None
     log_dir: Path | None = None
@@ -373,6 +374,8 @@ def _start_lambda(options: LocalOptions) -> Target:
         "--idle-timeout",
         str(options.lambda_idle_timeout_s),
     ]
+    if options.lambda_queue:
+        arguments.append("--queue")
     if memory:
         arguments += ["--memory-mb", str(memory)]
     if function.get("timeout_s"):
@@ -386,6 +389,7 @@ def _start_lambda(options: LocalOptions) -> Target:
         "cpus": float(cpu_count()),
         "workers": options.lambda_concurrency,
         "concurrency_limit": options.lambda_concurrency,
+        "at_limit": "queue" if options.lambda_queue else "throttle (429)",
         "idle_timeout_s": options.lambda_idle_timeout_s,
         "memory_mb": memory,
         "function_timeout_s": function.get("timeout_s"),

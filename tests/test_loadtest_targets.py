@@ -6,6 +6,7 @@ on a tiny generated model (tests/fixtures/loadtest/tiny_model.py), so the runs s
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import shutil
 import time
@@ -121,6 +122,35 @@ def test_emulator_reaps_idle_environments_and_starts_cold_again(tmp_path):
     assert [entry["environment"] for entry in stats["cold_starts"]] == [1, 2]
     assert all(entry["cold_start_ms"] >= entry["init_ms"] > 0 for entry in stats["cold_starts"])
     assert stats["invocations"] == 3 and stats["init_errors"] == []
+
+
+def _two_at_once(tmp_path: Path, *extra: str) -> tuple[list[int], dict]:
+    arguments = ["--handler", STUB_HANDLER, "--concurrency", "1", "--env", "STUB_HANDLER_SLEEP_S=1.5", *extra]
+    process, url = targets.start_emulator(arguments, tmp_path / "emulator.log")
+    try:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            first = pool.submit(_post, f"{url}/predict", {"text": "a"})
+            time.sleep(0.5)
+            second = pool.submit(_post, f"{url}/predict", {"text": "b"})
+            answers = [first.result(), second.result()]
+        stats = _get(f"{url}/_emulator/stats")
+    finally:
+        targets.stop_process(process)
+    return [status for status, _ in answers], {"answers": answers, **stats}
+
+
+def test_emulator_throttles_beyond_its_concurrency_as_lambda_does(tmp_path):
+    statuses, stats = _two_at_once(tmp_path)
+    assert statuses == [200, 429]
+    assert stats["answers"][1][1] == {"message": "Too Many Requests"}
+    assert stats["throttles"] == 1 and stats["invocations"] == 1 and stats["environments_started"] == 1
+    assert stats["runtime_interface_emulator"].endswith(("aws-lambda-rie-x86_64", "aws-lambda-rie-arm64"))
+
+
+def test_emulator_queues_beyond_its_concurrency_when_asked(tmp_path):
+    statuses, stats = _two_at_once(tmp_path, "--queue")
+    assert statuses == [200, 200]
+    assert stats["throttles"] == 0 and stats["queued_at_limit"] == 1 and stats["environments_started"] == 1
 
 
 def _one_failing_request(tmp_path: Path, behaviour: str) -> dict:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from functions.apigw import http_api_event
 from inference.settings import environment_variable_names
 from loadtest import capacity, summary, targets
 from loadtest.checks import check_batch, check_single
-from loadtest.http11 import Request
-from loadtest.lambda_emulator import api_gateway_event, http_response_from_result
+from loadtest.lambda_emulator import http_response_from_result
 from loadtest.runner import emulator_cold_starts, lambda_block, parse_duration
 from loadtest.scenarios import burst_length_s, burst_phases
 from loadtest.texts import REVIEWS, pick_batch
@@ -151,18 +151,17 @@ def test_template_function_reads_the_projects_template():
 
 
 def test_api_gateway_event_has_the_v2_shape():
-    headers = [("Host", "127.0.0.1:9000"), ("Content-Type", "application/json"), ("X-A", "1"), ("X-A", "2")]
-    request = Request(
-        "POST", "/predict?x=1&x=2&y=", "HTTP/1.1", {k.lower(): v for k, v in headers}, b'{"text":"hi"}', headers
+    headers = {"Host": "127.0.0.1:9000", "Content-Type": "application/json", "X-A": "1,2", "Cookie": "a=1; b=2"}
+    event = http_api_event(
+        "POST", "/predict", '{"text":"hi"}', headers, query="x=1&x=2&y=", source_ip="127.0.0.1", route_key="$default"
     )
-    event = api_gateway_event(request, "127.0.0.1")
     assert event["version"] == "2.0" and event["rawPath"] == "/predict" and event["rawQueryString"] == "x=1&x=2&y="
     assert event["headers"]["x-a"] == "1,2" and event["headers"]["content-type"] == "application/json"
-    assert event["queryStringParameters"] == {"x": "1,2", "y": ""}
+    assert event["queryStringParameters"] == {"x": "1,2", "y": ""} and event["cookies"] == ["a=1", "b=2"]
     assert event["requestContext"]["http"]["method"] == "POST" and event["body"] == '{"text":"hi"}'
+    assert event["requestContext"]["http"]["sourceIp"] == "127.0.0.1" and event["routeKey"] == "$default"
     assert event["isBase64Encoded"] is False
-    binary = Request("POST", "/predict", "HTTP/1.1", {}, b"\xff\xfe", [])
-    assert api_gateway_event(binary, "127.0.0.1")["isBase64Encoded"] is True
+    assert http_api_event("POST", "/predict", b"\xff\xfe")["isBase64Encoded"] is True
 
 
 def test_http_response_from_result_follows_payload_format_2():
