@@ -1,0 +1,363 @@
+"""The commands: compare, crossover, breakdown, plot, recommend. Each takes the parsed flags and resolved inputs."""
+
+from __future__ import annotations
+
+import argparse
+
+from costmodel.compare import DEFAULT_RANGE, DEFAULT_VOLUMES, Scenario, compare, find_crossovers, row_json, scenarios
+from costmodel.inputs import Resolved
+from costmodel.model import PLATFORM_LABELS, PLATFORMS, PlatformCost, platform_cost
+from costmodel.recommend import latency_facts, recommend
+from costmodel.render import (
+    crossover_lines,
+    markdown_rows,
+    money,
+    new_console,
+    per_1k,
+    print_inputs,
+    print_json,
+    print_notes,
+    service_rows,
+    text,
+)
+
+
+class CliError(Exception):
+    """A bad input found after parsing; printed as one line, exit status 2."""
+
+
+def cmd_compare(args: argparse.Namespace, resolved: Resolved) -> int:
+    if args.daily_requests is not None and args.volumes is not None:
+        raise CliError("give --volumes or --daily-requests, not both")
+    volumes = [args.daily_requests] if args.daily_requests is not None else (args.volumes or list(DEFAULT_VOLUMES))
+    if args.scenarios:
+        return _compare_scenarios(args, resolved, volumes)
+    rows = compare(volumes, resolved.inputs, resolved.pricing)
+    crossings = find_crossovers(*DEFAULT_RANGE, resolved.inputs, resolved.pricing)
+    if args.json:
+        print_json(
+            {
+                "rows": [row_json(r) for r in rows],
+                "crossovers": crossings.to_json(),
+                "inputs": resolved.rows_json(),
+                "notes": list(resolved.profile.notes),
+            }
+        )
+        return 0
+    if args.markdown:
+        print(markdown_rows(rows))
+        return 0
+    from rich.table import Table
+
+    console = new_console()
+    table = Table(title="Monthly cost by daily volume (USD, us-east-1 list prices)", title_justify="left")
+    table.add_column("requests/day", justify="right")
+    for p in PLATFORMS:
+        table.add_column(f"{PLATFORM_LABELS[p]} $/month", justify="right")
+    for p in PLATFORMS:
+        table.add_column(f"{PLATFORM_LABELS[p]} $/1K", justify="right")
+    table.add_column("cheapest")
+    for row in rows:
+        c = row.costs
+        table.add_row(
+            f"{row.daily_requests:,}",
+            *(money(c[p].total) for p in PLATFORMS),
+            *(per_1k(c[p].per_1k_requests) for p in PLATFORMS),
+            PLATFORM_LABELS[row.cheapest],
+        )
+    console.print(table)
+    for line in crossover_lines(crossings):
+        console.print(text(line))
+    print_inputs(console, service_rows(resolved), "Service inputs and flags set")
+    print_notes(console, resolved)
+    return 0
+
+
+def _compare_scenarios(args: argparse.Namespace, resolved: Resolved, volumes: list[int]) -> int:
+    variants = scenarios(resolved.inputs, resolved.pricing)
+    results = []
+    for s in variants:
+        results.append(
+            (
+                s,
+                compare(volumes, s.inputs, resolved.pricing),
+                find_crossovers(*DEFAULT_RANGE, s.inputs, resolved.pricing),
+            )
+        )
+    if args.json:
+        print_json(
+            {
+                "scenarios": [
+                    {
+                        "name": s.name,
+                        "description": s.description,
+                        "rows": [row_json(r) for r in rows],
+                        "crossovers": crossings.to_json(),
+                    }
+                    for s, rows, crossings in results
+                ],
+                "inputs": resolved.rows_json(),
+                "notes": list(resolved.profile.notes),
+            }
+        )
+        return 0
+    if args.markdown:
+        lines = [
+            "| requests/day | scenario | Lambda $/month | ECS Fargate $/month | EKS $/month | cheapest |",
+            "| ---: | --- | ---: | ---: | ---: | --- |",
+        ]
+        for i, n in enumerate(volumes):
+            for s, rows, _ in results:
+                c = rows[i].costs
+                lines.append(
+                    f"| {n:,} | {s.name} | {money(c['lambda'].total)} | {money(c['fargate'].total)} | "
+                    f"{money(c['eks'].total)} | {PLATFORM_LABELS[rows[i].cheapest]} |"
+                )
+        print("\n".join(lines))
+        print()
+        for s, _, crossings in results:
+            points = ", ".join(
+                f"{c.daily_requests:,} ({PLATFORM_LABELS[c.from_platform]} → {PLATFORM_LABELS[c.to_platform]})"
+                for c in crossings.crossovers
+            )
+            searched = f"{DEFAULT_RANGE[0]:,}–{DEFAULT_RANGE[1]:,}/day"
+            print(f"- **{s.name}** ({s.description}): {points or 'no crossover'} (searched {searched})")
+        return 0
+    from rich.table import Table
+
+    console = new_console()
+    table = Table(title="Scenarios side by side (USD per month)", title_justify="left")
+    for name, justify in (("requests/day", "right"), ("scenario", "left")):
+        table.add_column(name, justify=justify)
+    for p in PLATFORMS:
+        table.add_column(PLATFORM_LABELS[p], justify="right")
+    table.add_column("cheapest")
+    for i, n in enumerate(volumes):
+        for j, (s, rows, _) in enumerate(results):
+            c = rows[i].costs
+            table.add_row(
+                f"{n:,}" if j == 0 else "",
+                s.name,
+                *(money(c[p].total) for p in PLATFORMS),
+                PLATFORM_LABELS[rows[i].cheapest],
+                end_section=j == len(results) - 1,
+            )
+    console.print(table)
+    for s, _, crossings in results:
+        console.print(text(f"{s.name}: {s.description}"), style="bold")
+        for line in crossover_lines(crossings):
+            console.print(text(f"  {line}"))
+    print_inputs(console, service_rows(resolved), "Service inputs and flags set (baseline)")
+    print_notes(console, resolved)
+    return 0
+
+
+def cmd_crossover(args: argparse.Namespace, resolved: Resolved) -> int:
+    if args.max_volume <= args.min_volume:
+        raise CliError("--max-volume must be above --min-volume")
+    variants = scenarios(resolved.inputs, resolved.pricing) if args.scenarios else None
+    runs = [
+        (s.name, s.description, find_crossovers(args.min_volume, args.max_volume, s.inputs, resolved.pricing))
+        for s in variants or [Scenario("baseline", "inputs as given", resolved.inputs)]
+    ]
+    if args.json:
+        body = {name: {"description": d, **result.to_json()} for name, d, result in runs}
+        print_json({"scenarios": body} if variants else runs[0][2].to_json() | {"inputs": resolved.rows_json()})
+        return 0
+    if args.markdown:
+        for name, description, result in runs:
+            if variants:
+                print(f"**{name}**: {description}\n")
+            print(f"At {result.low:,} requests/day the cheapest is {PLATFORM_LABELS[result.start]}.\n")
+            print(
+                "| from requests/day | cheapest becomes | was | "
+                + " | ".join(f"{PLATFORM_LABELS[p]} $/month" for p in PLATFORMS)
+                + " |"
+            )
+            print("| ---: | --- | --- | " + " | ".join("---:" for _ in PLATFORMS) + " |")
+            for c in result.crossovers:
+                costs = " | ".join(money(c.at[p]) for p in PLATFORMS)
+                change = f"{PLATFORM_LABELS[c.to_platform]} | {PLATFORM_LABELS[c.from_platform]}"
+                print(f"| {c.daily_requests:,} | {change} | {costs} |")
+            if not result.crossovers:
+                print(f"| – | no change up to {result.high:,} | | " + " | ".join("" for _ in PLATFORMS) + " |")
+            print()
+        return 0
+    console = new_console()
+    for name, description, result in runs:
+        if variants:
+            console.print(text(f"{name}: {description}"), style="bold")
+        for line in crossover_lines(result):
+            console.print(text(line))
+        console.print(
+            text(
+                f"(solved exactly over {result.low:,}–{result.high:,} requests/day "
+                f"with {result.evaluations} cost evaluations)"
+            ),
+            style="dim",
+        )
+    print_notes(console, resolved)
+    return 0
+
+
+def _breakdown_json(cost: PlatformCost, resolved: Resolved) -> dict:
+    return {
+        "platform": cost.platform,
+        "daily_requests": cost.daily_requests,
+        "monthly_requests": cost.monthly_requests,
+        "items": [
+            {"name": i.name, "formula": i.formula, "arithmetic": i.arithmetic, "amount_usd": i.amount}
+            for i in cost.items
+        ],
+        "total_usd": cost.total,
+        "per_1k_requests_usd": cost.per_1k_requests,
+        "derived": cost.derived,
+        "notes": list(cost.notes),
+        "inputs": resolved.rows_json(),
+        "service_notes": list(resolved.profile.notes),
+    }
+
+
+def cmd_breakdown(args: argparse.Namespace, resolved: Resolved) -> int:
+    cost = platform_cost(args.platform, args.daily_requests, resolved.inputs, resolved.pricing)
+    if args.json:
+        print_json(_breakdown_json(cost, resolved))
+        return 0
+    from rich.table import Table
+
+    console = new_console()
+    table = Table(
+        title=f"{PLATFORM_LABELS[cost.platform]} at {cost.daily_requests:,} requests/day "
+        f"({cost.monthly_requests:,.2f} a month, month = {resolved.inputs.traffic.month_hours:g} h)",
+        title_justify="left",
+        show_lines=True,
+    )
+    table.add_column("item")
+    table.add_column("formula")
+    table.add_column("arithmetic")
+    table.add_column("USD/month", justify="right")
+    for item in cost.items:
+        table.add_row(text(item.name), text(item.formula), text(item.arithmetic), f"{item.amount:,.4f}")
+    table.add_row("total", "", "", f"{cost.total:,.4f}", style="bold")
+    console.print(table)
+    console.print(text(f"Per 1K requests: {per_1k(cost.per_1k_requests)}"))
+    derived = Table(title="Derived", title_justify="left", show_edge=False)
+    derived.add_column("quantity")
+    derived.add_column("value")
+    for key, value in cost.derived.items():
+        shown = f"{value:,.4f}".rstrip("0").rstrip(".") if isinstance(value, float) else value
+        derived.add_row(text(key), text(shown))
+    console.print(derived)
+    for note in cost.notes:
+        console.print(text(f"note: {note}"), style="yellow")
+    groups = {"traffic", "general", "network", args.platform} | ({"containers"} if args.platform != "lambda" else set())
+    print_inputs(console, [r for r in resolved.rows if r.group in groups])
+    print_notes(console, resolved)
+    return 0
+
+
+def _plot_subtitle(resolved: Resolved) -> str:
+    i = resolved.inputs
+    lam, far, eks = i.lambda_, i.fargate, i.eks
+    dates = sorted({p.read_on for p in resolved.pricing.all_prices()})
+    return (
+        f"{i.arch}; {i.traffic.describe()}. Lambda {lam.memory_mb} MB × {lam.duration_ms:g} ms"
+        f"{' + HTTP API' if lam.api_gateway else ''}; Fargate {far.task_vcpu:g} vCPU/{far.task_memory_gb:g} GB, "
+        f"≥{far.min_tasks} tasks at {i.rps_per_task:g} RPS × {i.target_utilization:g}; "
+        f"EKS {eks.instance_type} nodes ≥{eks.min_nodes}, "
+        f"pods {eks.pod_vcpu:g} vCPU at {i.rps_per_pod:g} RPS; ALB{' on' if i.load_balancer.enabled else ' off'}. "
+        f"{resolved.pricing.region} list prices read {dates[-1]}."
+    )
+
+
+def cmd_plot(args: argparse.Namespace, resolved: Resolved) -> int:
+    from costmodel.plot import plot
+
+    if args.max_volume <= args.min_volume:
+        raise CliError("--max-volume must be above --min-volume")
+    if args.output.suffix.lower() != ".png":
+        raise CliError(f"--output must be a .png file, got {args.output}")
+    result = find_crossovers(args.min_volume, args.max_volume, resolved.inputs, resolved.pricing)
+    path = plot(
+        args.output,
+        resolved.inputs,
+        resolved.pricing,
+        result,
+        "Monthly cost vs daily requests: Lambda, ECS Fargate, EKS",
+        _plot_subtitle(resolved),
+    )
+    console = new_console()
+    console.print(text(f"wrote {path}"))
+    for line in crossover_lines(result):
+        console.print(text(line))
+    print_notes(console, resolved)
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace, resolved: Resolved) -> int:
+    rec = recommend(
+        args.daily_requests,
+        resolved.inputs,
+        resolved.profile,
+        resolved.pricing,
+        args.p99_slo_ms,
+        args.cold_starts_acceptable,
+    )
+    if args.json:
+        print_json(rec.to_json() | {"latency_facts": latency_facts(resolved.profile), "inputs": resolved.rows_json()})
+        return 0
+    from rich.table import Table
+
+    console = new_console()
+    table = Table(
+        title=f"{args.daily_requests:,} requests/day, p99 SLO {args.p99_slo_ms:g} ms, cold starts "
+        f"{'acceptable' if args.cold_starts_acceptable else 'not acceptable'}",
+        title_justify="left",
+        show_lines=True,
+    )
+    for name, justify in (
+        ("option", "left"),
+        ("$/month", "right"),
+        ("p99 ms", "right"),
+        ("meets", "left"),
+        ("why", "left"),
+    ):
+        table.add_column(name, justify=justify)
+    for o in rec.options:
+        table.add_row(
+            text(o.label),
+            money(o.cost.total),
+            f"{o.p99_ms:,.0f}",
+            "yes" if o.meets else "no",
+            text("; ".join(o.reasons) + f" [p99 from: {o.p99_source}]"),
+        )
+    console.print(table)
+    if rec.recommended is None:
+        console.print(text("No platform meets these requirements with the inputs given."), style="bold red")
+    else:
+        r = rec.recommended
+        console.print(
+            text(
+                f"Recommended: {r.label} at {money(r.cost.total)}/month "
+                f"({per_1k(r.cost.per_1k_requests)} per 1K requests)."
+            ),
+            style="bold green",
+        )
+        console.print(text("Why: " + "; ".join(r.reasons) + "."))
+        if rec.runner_up is not None:
+            u = rec.runner_up
+            delta = u.cost.total - r.cost.total
+            state = "also meets the requirements" if u.meets else "does not meet them: " + "; ".join(u.reasons)
+            console.print(text(f"Runner-up: {u.label} at {money(u.cost.total)}/month ({money(delta)} more); {state}."))
+    print_inputs(console, service_rows(resolved), "Service inputs and flags set")
+    print_notes(console, resolved)
+    return 0
+
+
+COMMANDS = {
+    "compare": cmd_compare,
+    "crossover": cmd_crossover,
+    "breakdown": cmd_breakdown,
+    "plot": cmd_plot,
+    "recommend": cmd_recommend,
+}
