@@ -79,3 +79,21 @@ def test_template_parameter_table_matches_the_template():
             assert cell.startswith(f"`{default}`"), f"{name}: template default {default!r}, the docs say {cell}"
         else:
             assert "empty" in cell, f"{name}: the template's default is empty, the docs say {cell}"
+
+
+def test_cost_model_inputs_table_names_every_flag():
+    """docs/costmodel.md's inputs table and the CLI's model options (costmodel/options.py) name the same flags."""
+    from costmodel.options import all_options
+
+    text = (DOCS / "costmodel.md").read_text()
+    section = text.split("## Inputs and their defaults", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    documented = {flag for cell in first_cells for flag in re.findall(r"`--([a-z0-9-]+)`", cell)}
+    documented |= {flag.removeprefix("no-") for flag in documented}
+    flags = {option.flag for _, option in all_options()}
+    assert flags - documented == set(), f"flags missing from docs/costmodel.md: {sorted(flags - documented)}"
+    from costmodel.cli import build_parser
+
+    compare = build_parser()._subparsers._group_actions[0].choices["compare"]
+    known = {option.lstrip("-") for action in compare._actions for option in action.option_strings}
+    assert documented - known == set(), f"docs/costmodel.md names flags compare does not take: {documented - known}"
