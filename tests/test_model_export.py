@@ -8,6 +8,7 @@ import pytest
 
 from inference.manifest import verify_model_dir
 from inference.model import SentimentModel
+from inference.settings import REPO_ROOT
 from model_export.__main__ import main as model_export_main
 
 SENTENCES = [
@@ -62,7 +63,9 @@ def test_validate_writes_a_complete_manifest(pipeline):
     assert validation["int8_latency_ms"]["p99"] >= validation["int8_latency_ms"]["p50"] > 0
     assert manifest["labels"] == {"0": "NEGATIVE", "1": "POSITIVE"}
     assert manifest["quantization"]["arch"] == "arm64" and manifest["quantization"]["per_channel"] is True
-    assert manifest["source_checkpoint"] == str(pipeline["checkpoint"])
+    # Recorded relative to the checkout (or absolute): the same folder wherever the checkout lives.
+    recorded = REPO_ROOT / manifest["source_checkpoint"]
+    assert recorded.resolve() == pipeline["checkpoint"].resolve(), manifest["source_checkpoint"]
     assert {"onnxruntime", "optimum", "transformers", "torch", "tokenizers"} <= set(manifest["tool_versions"])
     assert set(manifest["files"]) >= {"model.onnx", "tokenizer.json", "config.json"}
     assert not (pipeline["int8"] / "provenance.json").exists()
