@@ -3,7 +3,7 @@
 Every fact below is read from the files themselves (YAML, Dockerfile instructions, the FastAPI app),
 never from a copy in this test. The canonical values (docs/CONVENTIONS.md) come from the code: the port
 from ``inference.settings.Settings``, the health path from the app's route that answers with ``Health``.
-A disagreement fails naming both files. A file that is not written yet is skipped, nothing else.
+A disagreement fails naming both files. A missing project file fails.
 
 Environment variables: every variable a deployment file sets for the service must be one that
 ``inference.settings`` reads, except these documented ones, which configure libraries or the runtime
@@ -72,10 +72,9 @@ def repo_path(relative: str) -> Path:
 
 
 def require(relative: str) -> Path:
-    """The file, or skip the calling test when it has not been written yet."""
+    """The file; a missing project file fails the calling test."""
     path = repo_path(relative)
-    if not path.exists():
-        pytest.skip(f"{relative} not written yet")
+    assert path.exists(), f"{relative} is missing"
     return path
 
 
