@@ -53,8 +53,8 @@ def resolve(args: argparse.Namespace) -> Resolved:
             value, origin = given, f"--{option.flag}"
         elif option.profile is not None:
             value, origin = getattr(profile, option.profile), profile.source(option.profile)
-            if option.flag == "init-ms":
-                origin = f"cold-start latency, {origin}"
+            if option.measured_as:
+                origin = f"{option.measured_as}, {origin}"
         else:
             value, origin = option.default, option.origin
         rows.append(InputRow(group, option.flag, value, origin))

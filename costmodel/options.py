@@ -92,6 +92,7 @@ class Option:
     kind: str = "value"
     choices: tuple[str, ...] | None = None
     profile: str | None = None  # ServiceProfile attribute that supplies the default
+    measured_as: str = ""  # what the measured figure stands for, when it is not the input itself
     default_text: str | None = None  # how the default reads when its value is not self-explaining
     origin: str = DEFAULT
 
@@ -221,6 +222,7 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
             non_negative,
             "MS",
             profile="lambda_cold_start_ms",
+            measured_as="cold-start latency",
         ),
     ),
     "load_balancer": (
