@@ -520,8 +520,12 @@ def architecture_facts() -> list[Fact]:
     facts = []
     sam = repo_path(SAM_TEMPLATE)
     if sam.exists():
-        for name, function in sam_functions(load_yaml(sam)):
+        template = load_yaml(sam)
+        parameters = template.get("Parameters") or {}
+        for name, function in sam_functions(template):
             architectures = function.get("Architectures") or ["x86_64 (SAM default)"]
+            # `!Ref Architecture`: what a plain `sam deploy` builds is the parameter's default.
+            architectures = [parameters[a]["Default"] if a in parameters else a for a in architectures]
             facts += [Fact(f"{SAM_TEMPLATE} {name} Architectures", normalise_architecture(a)) for a in architectures]
     for path, manifest in copilot_service_manifests():
         for label, variant in copilot_variants(manifest):
@@ -658,7 +662,37 @@ def test_environment_variable_check_sees_the_deployment_files():
     """The variable check above reads Copilot and Kubernetes (so it cannot pass by reading nothing)."""
     sources = {source.split(" ")[0] for source, _ in service_environment()}
     assert any(source.startswith(f"{COPILOT_DIR}/") for source in sources), sources
-    assert any(source.startswith(f"{K8S_DIR}/") for source in sources), sources
+    # The pod sets no variable today; the check still has to find the container it would read them from.
+    assert [container["name"] for _, container in pod_containers()], f"{K8S_DIR}: no pod container found"
+
+
+def deployment_values() -> list[tuple[str, str, object]]:
+    """(file, variable, value) for every variable a deployment file (not an image) sets."""
+    found: list[tuple[str, str, object]] = []
+    for path, manifest in copilot_service_manifests():
+        for label, variant in copilot_variants(manifest):
+            found += [(f"{relative(path)}{label}", k, v) for k, v in (variant.get("variables") or {}).items()]
+    for path, container in pod_containers():
+        found += [(relative(path), env["name"], env.get("value")) for env in container.get("env", [])]
+    for name, function in sam_functions(load_yaml(repo_path(SAM_TEMPLATE))):
+        variables = (function.get("Environment") or {}).get("Variables") or {}
+        found += [(f"{SAM_TEMPLATE} {name}", k, v) for k, v in variables.items()]
+    return found
+
+
+def test_deployment_files_set_only_what_differs_from_the_image_and_the_settings():
+    """One owner per value: the settings own defaults, the images own their layout, deployments the rest."""
+    defaults = {name: str(getattr(Settings(), name.lower())) for name in environment_variable_names()}
+    images = {}
+    for dockerfile_name in (CONTAINER_DOCKERFILE, FUNCTIONS_DOCKERFILE):
+        images.update(Dockerfile.read(repo_path(dockerfile_name)).env)
+    restated = [
+        f"{source} sets {name}={value!r}, which the settings or the image already say"
+        for source, name, value in deployment_values()
+        if defaults.get(name) == str(value) or images.get(name) == str(value)
+    ]
+    assert not restated, "\n".join(restated)
+    assert deployment_values(), "no deployment file sets any variable: the check read nothing"
 
 
 # ------------------------------------------------------------------------------------------- names

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadtest.shapes import (
+    Shape,
     ShapeError,
     docker_run_flags,
     eks_shape,
@@ -18,7 +19,8 @@ from loadtest.shapes import (
 def test_fargate_shape_is_the_copilot_task():
     shape = fargate_shape()
     assert (shape.cpus, shape.memory_mb, shape.source) == (1.0, 2048, "copilot/api/manifest.yml")
-    assert shape.environment["INFERENCE_THREADS"] == "1" and "WEB_CONCURRENCY" in shape.environment
+    # The production variant sets no variable: the image and the settings' defaults say everything.
+    assert shape.environment == {}
 
 
 def test_eks_shape_is_the_pod_limits_and_matches_fargate_environment():
@@ -35,7 +37,9 @@ def test_lambda_shape_gets_the_cpu_share_of_its_memory():
 
 def test_docker_flags_carry_the_shape():
     flags = docker_run_flags(fargate_shape())
-    assert flags[:4] == ["--cpus", "1", "--memory", "2048m"] and "INFERENCE_THREADS=1" in flags
+    assert flags == ["--cpus", "1", "--memory", "2048m"]
+    staged = docker_run_flags(Shape("fargate", 0.5, 1024, "copilot/api/manifest.yml", {"LOG_LEVEL": "DEBUG"}))
+    assert staged == ["--cpus", "0.5", "--memory", "1024m", "-e", "LOG_LEVEL=DEBUG"]
 
 
 def test_kubernetes_quantities():

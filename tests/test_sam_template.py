@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -118,9 +119,12 @@ def test_hadolint_passes_on_the_lambda_dockerfile() -> None:
 # ------------------------------------------------------------------------------------------- the function
 
 
-def test_function_is_an_arm64_image_published_to_live(function) -> None:
+def test_function_is_an_arm64_image_published_to_live(template, function) -> None:
     assert function["PackageType"] == "Image"
-    assert function["Architectures"] == ["arm64"]
+    assert function["Architectures"] == [{"Ref": "Architecture"}]
+    architecture = template["Parameters"]["Architecture"]
+    assert architecture["Default"] == "arm64"
+    assert set(architecture["AllowedValues"]) == {"arm64", "x86_64"}
     assert function["AutoPublishAlias"] == "live"
     assert function["MemorySize"] == {"Ref": "MemorySize"}
     assert function["Timeout"] == {"Ref": "Timeout"}
@@ -176,8 +180,11 @@ def test_environment_sets_only_settings_and_powertools_variables(template, funct
     settings = set(environment_variable_names())
     unknown = [name for name in variables if name not in settings and not name.startswith("POWERTOOLS_")]
     assert not unknown
-    assert variables["MODEL_DIR"] == dockerfile_env()["MODEL_DIR"] == "/opt/ml/model"
-    assert variables["POWERTOOLS_SERVICE_NAME"] == Settings().powertools_service_name
+    # The image owns MODEL_DIR (where it put the model); the settings own their defaults.
+    assert "MODEL_DIR" not in variables and dockerfile_env()["MODEL_DIR"] == "/opt/ml/model"
+    defaults = Settings()
+    restated = [name for name, value in variables.items() if str(getattr(defaults, name.lower(), None)) == value]
+    assert not restated, f"template.yaml restates the settings' defaults: {restated}"
     assert template["Parameters"]["MetricsNamespace"]["Default"] == Settings().powertools_metrics_namespace
     # Tracing off in the template means the tracer is off in the code (no X-Ray SDK at init).
     assert variables["POWERTOOLS_TRACE_DISABLED"] == {"Fn::If": ["TracingActive", "false", "true"]}
@@ -361,18 +368,24 @@ def dockerfile_env() -> dict[str, str]:
     return dict(token.split("=", 1) for env in dockerfile_instructions("ENV") for token in shlex.split(env))
 
 
-def test_dockerfile_builds_on_the_arm64_lambda_python_image() -> None:
-    (base,) = dockerfile_instructions("FROM")
-    image, _, tag = base.partition(":")
+def test_dockerfile_builds_on_the_lambda_python_image_of_the_lock() -> None:
+    """The base is a build argument whose default is AWS's multi-arch Python base, on the lock's Python."""
+    assert dockerfile_instructions("FROM") == ["${BASE_IMAGE}"]
+    (argument,) = dockerfile_instructions("ARG")
+    image, _, tag = argument.removeprefix("BASE_IMAGE=").partition(":")
     assert image == "public.ecr.aws/lambda/python"
-    assert tag.endswith("-arm64") and tag.split("-")[0].startswith("3.1")
-    assert "latest" not in tag
+    lock_python = re.search(r"--python-version (\d+\.\d+)", (REPO_ROOT / "scripts" / "lock.sh").read_text())
+    assert lock_python and tag == lock_python.group(1)
 
 
 def test_dockerfile_bakes_the_model_and_installs_runtime_dependencies_only() -> None:
     assert "models/minilm-l6-sst2-int8 /opt/ml/model" in dockerfile_instructions("COPY")
     (install,) = [run for run in dockerfile_instructions("RUN") if "pip install" in run]
-    assert "extras['serve'] + extras['lambda']" in install
+    assert "--require-hashes" in install and "--requirement /tmp/runtime.lock" in install
+    assert "requirements/runtime.lock /tmp/runtime.lock" in dockerfile_instructions("COPY")
+    lock = (REPO_ROOT / "requirements" / "runtime.lock").read_text()
+    pinned = set(re.findall(r"^([A-Za-z0-9_.-]+)==", lock, flags=re.MULTILINE))
+    assert not {name for name in pinned if name.lower().startswith(HEAVY_PACKAGES)}
     extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for requirement in extras["serve"] + extras["lambda"]:
         assert not requirement.lower().startswith(HEAVY_PACKAGES), requirement
