@@ -6,6 +6,10 @@ SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 EVENT ?= events/predict.json
+# Platform of `make images` (default: the host's), e.g. PLATFORM=linux/arm64.
+PLATFORM ?=
+# sudo where the caller is not root (a GitHub-hosted runner), nothing where it is.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export SAM_CLI_TELEMETRY := 0
 export NO_MKDOCS_2_WARNING := 1
@@ -18,7 +22,7 @@ MODEL_TRAIN_THREADS ?= 1
 # Attention-score MatMuls (activation x activation) stay FP32: dynamic int8 on both inputs costs agreement.
 MODEL_FP32_NODES ?= self/MatMul(_1)?$$
 
-.PHONY: serve test lint docs docs-serve model bench bench-coldstart invoke loadtest sam-validate clean
+.PHONY: serve test test-images images lock lint docs docs-serve model bench bench-coldstart invoke loadtest sam-validate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +49,20 @@ test: $(VENV)/.all-installed $(SAM) /usr/bin/wrk
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mkdocs build --strict --quiet
 	$(VENV)/bin/pytest -q
+
+# Both images for PLATFORM, with their sizes and layers (scripts/images.sh; stand-in bases where the
+# official ones cannot be pulled). Needs a running Docker daemon: scripts/with-docker.sh make images starts one.
+images: $(SAM)
+	@docker info >/dev/null 2>&1 || { echo "make images needs a running Docker daemon (scripts/with-docker.sh make images starts one)" >&2; exit 1; }
+	scripts/images.sh $(PLATFORM)
+
+# The image tests (pytest marker `images`) on the images `make images` just built.
+test-images: $(VENV)/.all-installed images
+	$(VENV)/bin/pytest -q -m images
+
+# The runtime lock of both images (requirements/*.lock, hashes): scripts/lock.sh.
+lock: $(VENV)/.all-installed
+	UV=$(VENV)/bin/uv scripts/lock.sh
 
 lint: $(VENV)/.all-installed
 	$(VENV)/bin/ruff check .
@@ -86,7 +104,7 @@ DISTILBERT_INT8 := build/distilbert-base-int8
 
 # The load test's open-loop generator (Debian package wrk; there is no wrk2 package).
 /usr/bin/wrk:
-	apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+	$(SUDO) apt-get install -y wrk || ($(SUDO) apt-get update && $(SUDO) apt-get install -y wrk)
 
 $(BASELINE_CHECKPOINT)/config.json: | $(VENV)/.all-installed
 	$(PY) -m model_export random-checkpoint --size base --output $(BASELINE_CHECKPOINT)
