@@ -10,6 +10,10 @@ Variants: ``powertools`` and ``mangum`` (the two handlers with tracing off, ``Tr
 ``powertools+xray`` (the Powertools handler with ``Tracing: Active``: the X-Ray SDK loaded, segments sent to
 127.0.0.1 over UDP and nowhere else) and ``bare-model`` (ONNX Runtime, tokenizer and model load alone: the
 floor under both handlers). The Lambda runtime's own bootstrap is not included.
+
+With the Lambda image built (``make images``), ``image:powertools`` and ``image:mangum`` start a fresh
+container of it per run under AWS's Runtime Interface Emulator, in the template's memory and CPU share
+(``functions/coldstart_image.py``); there the runtime's bootstrap and the container's start are included.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from inference.settings import REPO_ROOT, get_settings
 
 DEFAULT_OUTPUT = REPO_ROOT / "results" / "coldstart" / "coldstart.json"
 DEFAULT_EVENT = REPO_ROOT / "events" / "predict.json"
+DEFAULT_IMAGE = "sentiment-api-lambda:local"
 PHASES = ("interpreter", "imports", "model_load", "first_invocation")
 GOAL_SECONDS = 0.6
 
@@ -73,6 +78,7 @@ class Variant:
     module: str
     description: str
     environment: dict[str, str]
+    image: str = ""
 
 
 def variants(repo_root: Path) -> dict[str, Variant]:
@@ -131,8 +137,24 @@ class BenchError(Exception):
     """A run that did not produce a measurement."""
 
 
+def image_variants(image: str) -> dict[str, Variant]:
+    """Both entry points in fresh containers of the Lambda image ``image``."""
+    return {
+        f"image:{name}": Variant(f"image:{name}", module, f"{module} in {image} under the RIE", {}, image)
+        for name, module in (("powertools", "functions.handler"), ("mangum", "functions.mangum_handler"))
+    }
+
+
 def measure_once(variant: Variant, event_path: Path, environment: dict[str, str]) -> Run:
     """Start one fresh process for ``variant`` and time it; ``BenchError`` with its stderr when it fails."""
+    if variant.image:
+        from functions.coldstart_image import ImageBenchError, measure_image_once
+
+        try:
+            phases = measure_image_once(variant.image, f"{variant.module}.lambda_handler", event_path)
+        except ImageBenchError as error:
+            raise BenchError(f"{variant.name}: {error}") from None
+        return Run(**phases, xray_sdk_loaded=False)
     env = {**environment, **variant.environment}
     spawned = time.monotonic()
     result = subprocess.run(
@@ -261,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", choices=list(known), default=list(known), help="what to measure")
     parser.add_argument("--event", type=Path, default=DEFAULT_EVENT, help="API Gateway HTTP API v2 event to answer")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON file to write (PNG alongside)")
+    parser.add_argument(
+        "--image", default=DEFAULT_IMAGE, help=f"Lambda image for the image:* variants (default {DEFAULT_IMAGE})"
+    )
+    parser.add_argument("--no-image", action="store_true", help="leave out the image:* variants")
     args = parser.parse_args(argv)
     if args.runs < 5:
         print(f"error: --runs must be at least 5 (got {args.runs}): a median needs several runs", file=sys.stderr)
@@ -283,6 +309,14 @@ def main(argv: list[str] | None = None) -> int:
         "variants": {},
     }
     chosen = [known[name] for name in args.variants]
+    if not args.no_image:
+        from functions.coldstart_image import docker_available
+
+        missing = docker_available(args.image)
+        if missing:
+            print(f"image variants left out: {missing}", file=sys.stderr)
+        else:
+            chosen += image_variants(args.image).values()
     try:
         with Progress(transient=True) as progress:
             task = progress.add_task("cold starts", total=args.runs * len(chosen))
