@@ -79,7 +79,8 @@ docs-serve: $(VENV)/.all-installed
 invoke: $(VENV)/.all-installed
 	$(PY) -m functions.invoke $(EVENT)
 
-# Cold start of the Lambda handlers in fresh processes (not a test).
+# Cold start of the Lambda handlers in fresh processes, and in fresh containers of the Lambda image when
+# `make images` has built it (not a test).
 bench-coldstart: $(VENV)/.all-installed
 	$(PY) -m functions.bench_coldstart
 
