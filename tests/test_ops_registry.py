@@ -142,6 +142,16 @@ def test_fetch_model_refuses_to_serve_a_model_that_fails_verification(s3, tmp_pa
     assert not (tmp_path / "cache" / BUCKET / "minilm" / "20261128-aaaa1111").exists()
 
 
+def test_a_listed_file_missing_from_s3_is_named(s3, tmp_path):
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    s3.delete_object(Bucket=BUCKET, Key=location.key("tokenizer.json"))
+    with pytest.raises(
+        ModelLoadError, match=rf"^cannot load model: {location.uri}/tokenizer\.json: object does not exist$"
+    ):
+        fetch_model(location.uri, tmp_path / "cache", s3=s3)
+    assert list((tmp_path / "cache" / BUCKET / "minilm").iterdir()) == []  # no partial folder left behind
+
+
 @pytest.mark.parametrize(
     ("uri", "reason"),
     [
