@@ -196,8 +196,16 @@ def _add_sam_stack(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_wait_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wait-timeout", type=_positive_float, default=900.0, help="seconds to wait (default 900)")
-    parser.add_argument("--poll-interval", type=_positive_float, default=5.0, help="seconds between polls (default 5)")
+    wait = release.Wait()
+    parser.add_argument(
+        "--wait-timeout", type=_positive_float, default=wait.timeout_s, help="seconds to wait (default %(default)g)"
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=wait.interval_s,
+        help="seconds between checks of the waiter (default %(default)g)",
+    )
 
 
 def _add_namespace(parser: argparse.ArgumentParser) -> None:
