@@ -1,8 +1,12 @@
-"""Published models on S3: URIs, retries with backoff, and verified downloads into a local folder.
+"""Published models on S3: URIs, the AWS client settings every tool shares, and verified downloads.
 
 A published model version is an S3 "folder" ``s3://bucket/prefix/version/`` holding ``manifest.json`` and
 every file the manifest lists. ``fetch_model`` is what the serving path calls when ``MODEL_URI`` is set;
-the ``ops`` tools reuse the same URI parsing, retry and download code.
+the ``ops`` tools reuse the same URI parsing, clients and download code.
+
+Retries are botocore's ``standard`` mode (exponential backoff with jitter, a client-side retry quota), set
+once in ``client_config``; model files move with boto3's managed transfers (``download_file``: parallel
+ranged GETs, a broken stream resumed).
 
 boto3 is imported only inside the functions that talk to AWS, so serving from ``MODEL_DIR`` never loads it.
 """
@@ -16,42 +20,27 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from inference.manifest import MANIFEST_FILE, ModelLoadError, read_manifest, verify_model_dir
 
-LOGGER = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
+    from botocore.client import BaseClient
+    from botocore.config import Config
 
-T = TypeVar("T")
+LOGGER = logging.getLogger(__name__)
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 SAFE_KEY_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")
-DOWNLOAD_CHUNK_BYTES = 1 << 20
 
-# Error codes AWS services use for throttling and transient server-side trouble (any HTTP 5xx retries too).
-RETRYABLE_ERROR_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "BandwidthLimitExceeded",
-        "PriorRequestNotComplete",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "ServiceException",
-    }
-)
+# Every AWS call of the project: botocore's standard retry mode, the first attempt and up to four retries.
+RETRY_MODE = "standard"
+MAX_ATTEMPTS = 5
+CONNECT_TIMEOUT_S = 10
+READ_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -105,88 +94,29 @@ def error_code(error: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def http_status(error: BaseException) -> int:
-    """The HTTP status of a botocore ``ClientError`` (0 when unknown)."""
-    response = getattr(error, "response", None) or {}
-    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-
-
-def is_retryable(error: BaseException) -> bool:
-    """Throttling, HTTP 5xx and 429, and dropped connections are worth retrying; anything else is not."""
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ResponseStreamingError
-
-    if isinstance(error, ClientError):
-        status = http_status(error)
-        return error_code(error) in RETRYABLE_ERROR_CODES or status >= 500 or status == 429
-    return isinstance(error, ConnectionError | HTTPClientError | ResponseStreamingError)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often to retry a failed AWS call and how long to wait: exponential backoff, capped.
-
-    The n-th retry waits ``min(max_delay_s, base_delay_s * 2**(n-1))`` seconds. ``sleep`` is injectable
-    so tests can record the waits instead of waiting.
-    """
-
-    attempts: int = 5
-    base_delay_s: float = 0.25
-    max_delay_s: float = 8.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError(f"attempts must be at least 1, not {self.attempts}")
-
-    def delay(self, retry_number: int) -> float:
-        """Seconds to wait before retry ``retry_number`` (1-based)."""
-        return min(self.max_delay_s, self.base_delay_s * 2 ** (retry_number - 1))
-
-
-def call_with_retries(operation: Callable[[], T], policy: RetryPolicy, description: str) -> T:
-    """Run ``operation``; retry it with backoff while it fails with a retryable error, up to ``policy.attempts``."""
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return operation()
-        except Exception as error:
-            if attempt == policy.attempts or not is_retryable(error):
-                raise
-            wait = policy.delay(attempt)
-            LOGGER.warning("%s failed (%s); retry %d in %.2f s", description, error_code(error) or error, attempt, wait)
-            policy.sleep(wait)
-    raise AssertionError("unreachable: the loop returns or raises")
-
-
-class RetryingClient:
-    """A boto3 client whose API calls retry throttling and 5xx errors with ``policy``.
-
-    Everything else (``meta``, ``exceptions``, paginators) is the wrapped client's own. ``raw`` is the client.
-    """
-
-    def __init__(self, client: Any, policy: RetryPolicy | None = None) -> None:
-        self.raw = client
-        self.policy = policy or RetryPolicy()
-        self._operations = set(client.meta.method_to_api_mapping)
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.raw, name)
-        if name not in self._operations:
-            return attribute
-        service = self.raw.meta.service_model.service_name
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            return call_with_retries(lambda: attribute(*args, **kwargs), self.policy, f"{service} {name}")
-
-        return call
-
-
-def new_client(service: str, region: str | None = None, policy: RetryPolicy | None = None) -> RetryingClient:
-    """A boto3 client with botocore's own retries off, so ``policy`` is the one retry layer."""
-    import boto3
+def client_config() -> Config:
+    """The botocore configuration of every client: ``standard`` retries and bounded timeouts."""
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=10, read_timeout=60)
-    return RetryingClient(boto3.client(service, region_name=region, config=config), policy)
+    return Config(
+        retries={"mode": RETRY_MODE, "total_max_attempts": MAX_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+    )
+
+
+def new_client(service: str, region: str | None = None) -> BaseClient:
+    """A boto3 client for ``service`` with ``client_config`` (every AWS client of the project is made here)."""
+    import boto3
+
+    return boto3.client(service, region_name=region, config=client_config())
+
+
+def download_config() -> TransferConfig:
+    """boto3's managed download: files above 8 MiB as parallel 8 MiB ranged GETs, a broken stream resumed."""
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig()
 
 
 class TransferProgress(Protocol):
@@ -211,6 +141,7 @@ class NoProgress:
 
 def explain_s3_error(error: BaseException, location: S3Location) -> str:
     """A one-line reason for an S3 failure; the caller names the object it concerns."""
+    error = getattr(error, "last_exception", None) or error  # boto3's RetriesExceededError wraps the cause
     code = error_code(error)
     if code == "NoSuchBucket":
         return f"bucket {location.bucket} does not exist"
@@ -224,24 +155,6 @@ def explain_s3_error(error: BaseException, location: S3Location) -> str:
     return str(error)
 
 
-def _download_object(s3: RetryingClient, location: S3Location, name: str, target: Path, progress: TransferProgress):
-    """Stream one object to ``target``; a failed attempt is retried from the start of the object."""
-    written = 0
-
-    def attempt() -> None:
-        nonlocal written
-        progress.advance(-written)
-        written = 0
-        response = s3.raw.get_object(Bucket=location.bucket, Key=location.key(name))
-        with target.open("wb") as handle:
-            for chunk in response["Body"].iter_chunks(DOWNLOAD_CHUNK_BYTES):
-                handle.write(chunk)
-                written += len(chunk)
-                progress.advance(len(chunk))
-
-    call_with_retries(attempt, s3.policy, f"download {location.object_uri(name)}")
-
-
 def _listed_bytes(entry: Any) -> int:
     """The size a manifest entry gives (0 when it gives none: it only drives the progress bar)."""
     size = entry.get("bytes") if isinstance(entry, dict) else None
@@ -249,14 +162,16 @@ def _listed_bytes(entry: Any) -> int:
 
 
 def download_model(
-    source: S3Location, destination: Path, s3: RetryingClient, progress: TransferProgress | None = None
+    source: S3Location, destination: Path, s3: BaseClient, progress: TransferProgress | None = None
 ) -> dict[str, Any]:
     """Download a published model version into ``destination`` (which must not exist) and verify every hash.
 
-    Files land in a temporary sibling folder that is renamed into place only after ``verify_model_dir``
-    passes, so ``destination`` is either complete and verified or absent. Raises ``ModelLoadError`` naming
-    the S3 object and the reason.
+    The manifest is one ``GetObject`` (its error codes tell a missing bucket from a missing version); every
+    file it lists is a managed ``download_file``. Files land in a temporary sibling folder that is renamed
+    into place only after ``verify_model_dir`` passes, so ``destination`` is either complete and verified or
+    absent. Raises ``ModelLoadError`` naming the S3 object and the reason.
     """
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
     progress = progress or NoProgress()
@@ -267,7 +182,8 @@ def download_model(
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
     current = MANIFEST_FILE
     try:
-        _download_object(s3, source, MANIFEST_FILE, staging / MANIFEST_FILE, NoProgress())
+        body = s3.get_object(Bucket=source.bucket, Key=source.key(MANIFEST_FILE))["Body"].read()
+        (staging / MANIFEST_FILE).write_bytes(body)
         try:
             manifest = read_manifest(staging)
         except ModelLoadError as error:
@@ -275,8 +191,11 @@ def download_model(
         names = [check_file_name(name, source.object_uri(MANIFEST_FILE)) for name in manifest["files"]]
         total = sum(_listed_bytes(manifest["files"][name]) for name in names)
         progress.start(f"{source.uri} ({len(names)} files)", total)
+        config = download_config()
         for current in names:
-            _download_object(s3, source, current, staging / current, progress)
+            s3.download_file(
+                source.bucket, source.key(current), str(staging / current), Callback=progress.advance, Config=config
+            )
         try:
             manifest = verify_model_dir(staging)
         except ModelLoadError as error:
@@ -288,7 +207,7 @@ def download_model(
                 raise
             manifest = verify_model_dir(destination)
         return manifest
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, Boto3Error) as error:
         raise ModelLoadError(source.object_uri(current), explain_s3_error(error, source)) from None
     except OSError as error:  # a full or read-only disk under the cache folder
         raise ModelLoadError(destination, f"cannot write the download ({error})") from None
@@ -306,7 +225,7 @@ _FETCH_LOCK = threading.Lock()
 
 
 def fetch_model(
-    model_uri: str, cache_dir: Path | str, s3: RetryingClient | None = None, progress: TransferProgress | None = None
+    model_uri: str, cache_dir: Path | str, s3: BaseClient | None = None, progress: TransferProgress | None = None
 ) -> Path:
     """The local, verified copy of the model version at ``model_uri`` (``s3://bucket/prefix/version``).
 

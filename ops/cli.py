@@ -10,19 +10,22 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.filesize import decimal
 from rich.table import Table
 
 from inference.manifest import ModelLoadError
-from inference.s3_model import RetryingClient, new_client
+from inference.s3_model import new_client
 from ops import endpoints, registry, release, smoke
 from ops.console import STDERR, STDOUT, RichTransferProgress
 from ops.errors import OpsError
 from ops.metrics import DEFAULT_NAMESPACE
 
-ClientFactory = Callable[[str], RetryingClient]
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+ClientFactory = Callable[[str], "BaseClient"]
 
 
 def _percent(value: float | None) -> str:
@@ -125,42 +128,14 @@ def _metric_line(metric: release.MetricOutcome | None) -> str:
     return f"recorded {metric.name}" if metric.name else f"warning: {metric.error}"
 
 
-def _poller(args: argparse.Namespace) -> release.Poller:
-    return release.Poller(timeout_s=args.wait_timeout, interval_s=args.poll_interval)
-
-
-def _print_lambda(outcome: release.LambdaRelease) -> None:
-    if outcome.canary_version:
-        STDOUT.print(
-            f"{outcome.function}:{outcome.alias} {outcome.action}: version {outcome.canary_version} gets "
-            f"{outcome.canary_weight:.0%}, version {outcome.stable_version} the rest"
-        )
-    else:
-        STDOUT.print(f"{outcome.function}:{outcome.alias} {outcome.action}: serves version {outcome.stable_version}")
-    if outcome.metric is not None:
-        (STDOUT if outcome.metric.name else STDERR).print(_metric_line(outcome.metric))
-
-
-def cmd_release_lambda(args: argparse.Namespace, clients: ClientFactory) -> int:
-    """New image, new version, weighted canary on the alias."""
-    outcome = release.release_lambda(
-        clients("lambda"),
-        clients("cloudwatch"),
-        args.function,
-        args.alias,
-        args.image_uri,
-        args.canary,
-        _poller(args),
-        args.metrics_namespace,
-    )
-    _print_lambda(outcome)
-    return 0
+def _wait(args: argparse.Namespace) -> release.Wait:
+    return release.Wait(timeout_s=args.wait_timeout, interval_s=args.poll_interval)
 
 
 def cmd_release_ecs(args: argparse.Namespace, clients: ClientFactory) -> int:
     """Force a new ECS deployment and wait for it to settle."""
     outcome = release.release_ecs(
-        clients("ecs"), clients("cloudwatch"), args.cluster, args.service, _poller(args), args.metrics_namespace
+        clients("ecs"), clients("cloudwatch"), args.cluster, args.service, _wait(args), args.metrics_namespace
     )
     STDOUT.print(
         f"{args.service} in {args.cluster} is stable: deployment {outcome.deployment_id}, "
@@ -170,19 +145,39 @@ def cmd_release_ecs(args: argparse.Namespace, clients: ClientFactory) -> int:
     return 0
 
 
-def cmd_promote(args: argparse.Namespace, clients: ClientFactory) -> int:
-    """Move all of the alias to its canary version."""
-    _print_lambda(
-        release.promote_lambda(
-            clients("lambda"), clients("cloudwatch"), args.function, args.alias, args.metrics_namespace
+def cmd_status_lambda(args: argparse.Namespace, clients: ClientFactory) -> int:
+    """What the alias serves and which CodeDeploy deployment is in progress (read only)."""
+    status = release.lambda_status(clients("cloudformation"), clients("lambda"), clients("codedeploy"), args.stack)
+    if args.json:
+        print(json.dumps(status.to_dict(), indent=2))
+        return 0
+    target = status.target
+    shares = "".join(f", version {version} gets {weight:.0%}" for version, weight in status.additional_weights.items())
+    STDOUT.print(f"{target.function}:{target.alias} serves version {status.version}{shares}", highlight=False)
+    if not status.in_progress:
+        STDOUT.print(f"no CodeDeploy deployment in progress ({target.application} / {target.deployment_group})")
+    for deployment in status.in_progress:
+        STDOUT.print(
+            f"CodeDeploy deployment {deployment.deployment_id}: {deployment.status} since {deployment.created}",
+            highlight=False,
         )
-    )
     return 0
 
 
-def cmd_rollback(args: argparse.Namespace, clients: ClientFactory) -> int:
-    """Return the alias to its previous version."""
-    _print_lambda(release.rollback_lambda(clients("lambda"), args.function, args.alias))
+def cmd_rollback_lambda(args: argparse.Namespace, clients: ClientFactory) -> int:
+    """Stop the in-progress CodeDeploy deployment with rollback (or explain how to redeploy a release)."""
+    outcome = release.rollback_lambda(clients("cloudformation"), clients("codedeploy"), args.stack)
+    for stopped in outcome.stopped:
+        detail = f": {stopped.message}" if stopped.message else ""
+        STDOUT.print(
+            f"stopped CodeDeploy deployment {stopped.deployment_id} with rollback ({stopped.status}{detail})",
+            highlight=False,
+        )
+    target = outcome.target
+    STDOUT.print(
+        f"CodeDeploy moves {target.function}:{target.alias} back; the stack update rolls back", highlight=False
+    )
+    STDOUT.print(f"follow it with: python -m ops status lambda --stack {args.stack}", highlight=False)
     return 0
 
 
@@ -196,14 +191,21 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_lambda_target(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--function", required=True, help="Lambda function name or ARN")
-    parser.add_argument("--alias", default="live", help="alias that API Gateway invokes (default: live)")
+def _add_sam_stack(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", required=True, help="SAM stack name (a stack_name in samconfig.toml)")
 
 
 def _add_wait_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wait-timeout", type=_positive_float, default=900.0, help="seconds to wait (default 900)")
-    parser.add_argument("--poll-interval", type=_positive_float, default=5.0, help="seconds between polls (default 5)")
+    wait = release.Wait()
+    parser.add_argument(
+        "--wait-timeout", type=_positive_float, default=wait.timeout_s, help="seconds to wait (default %(default)g)"
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=_positive_float,
+        default=wait.interval_s,
+        help="seconds between checks of the waiter (default %(default)g)",
+    )
 
 
 def _add_namespace(parser: argparse.ArgumentParser) -> None:
@@ -250,17 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="JSON instead of a table")
     check.set_defaults(handler=cmd_smoke)
 
-    releases = commands.add_parser("release", help="release to Lambda (canary) or ECS (redeploy)")
-    targets = releases.add_subparsers(dest="platform", required=True, metavar="PLATFORM")
-    to_lambda = targets.add_parser("lambda", help="new image, new version, weighted canary on the alias")
-    _add_lambda_target(to_lambda)
-    to_lambda.add_argument("--image-uri", required=True, help="ECR image URI (repo:tag or repo@sha256:...)")
-    to_lambda.add_argument(
-        "--canary", type=_positive_float, default=10.0, help="percent of traffic for the new version (100: switch)"
+    releases = commands.add_parser(
+        "release",
+        help="redeploy the ECS service (the Lambda is released with sam build && sam deploy)",
+        description="ECS: force a new deployment and wait until it is stable. The Lambda function's alias belongs "
+        "to its SAM stack: release it with `sam build && sam deploy` (CodeDeploy shifts the traffic).",
     )
-    _add_wait_options(to_lambda)
-    _add_namespace(to_lambda)
-    to_lambda.set_defaults(handler=cmd_release_lambda)
+    targets = releases.add_subparsers(dest="platform", required=True, metavar="PLATFORM")
     to_ecs = targets.add_parser("ecs", help="force a new deployment and wait until the service is stable")
     to_ecs.add_argument("--cluster", required=True, help="ECS cluster name or ARN")
     to_ecs.add_argument("--service", required=True, help="ECS service name or ARN")
@@ -268,14 +266,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_namespace(to_ecs)
     to_ecs.set_defaults(handler=cmd_release_ecs)
 
-    promote = commands.add_parser("promote", help="move 100%% of the alias to its canary version")
-    _add_lambda_target(promote)
-    _add_namespace(promote)
-    promote.set_defaults(handler=cmd_promote)
+    status = commands.add_parser("status", help="what the Lambda alias serves and its CodeDeploy deployment")
+    status_targets = status.add_subparsers(dest="platform", required=True, metavar="PLATFORM")
+    status_lambda = status_targets.add_parser("lambda", help="read the SAM stack's alias and CodeDeploy deployments")
+    _add_sam_stack(status_lambda)
+    status_lambda.add_argument("--json", action="store_true", help="JSON instead of text")
+    status_lambda.set_defaults(handler=cmd_status_lambda)
 
-    rollback = commands.add_parser("rollback", help="return the alias to its previous version")
-    _add_lambda_target(rollback)
-    rollback.set_defaults(handler=cmd_rollback)
+    rollback = commands.add_parser("rollback", help="roll back the Lambda's in-progress CodeDeploy deployment")
+    rollback_targets = rollback.add_subparsers(dest="platform", required=True, metavar="PLATFORM")
+    rollback_lambda = rollback_targets.add_parser(
+        "lambda",
+        help="stop the in-progress CodeDeploy deployment with rollback",
+        description="Stop the SAM stack's in-progress CodeDeploy deployment with rollback. With none in progress, "
+        "a finished release is rolled back by deploying the previous release again (the error says how).",
+    )
+    _add_sam_stack(rollback_lambda)
+    rollback_lambda.set_defaults(handler=cmd_rollback_lambda)
     return parser
 
 
@@ -284,9 +291,9 @@ def main(argv: Sequence[str] | None = None, clients: ClientFactory | None = None
     from botocore.exceptions import BotoCoreError, ClientError
 
     args = build_parser().parse_args(argv)
-    made: dict[str, RetryingClient] = {}
+    made: dict[str, BaseClient] = {}
 
-    def default_clients(service: str) -> RetryingClient:
+    def default_clients(service: str) -> BaseClient:
         if service not in made:
             made[service] = new_client(service, args.region)
         return made[service]

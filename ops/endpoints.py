@@ -15,10 +15,13 @@ What is read (Copilot stack names and outputs as Copilot's own templates define 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from inference.s3_model import RetryingClient, error_code
+from inference.s3_model import error_code
 from ops.errors import OpsError
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 SAM_OUTPUT_KEY = "ApiUrl"
 COPILOT_LB_DNS_OUTPUT = "PublicLoadBalancerDNSName"
@@ -43,7 +46,7 @@ class Stack:
         return self.outputs[key]
 
 
-def describe_stack(cloudformation: RetryingClient, name: str) -> Stack:
+def describe_stack(cloudformation: BaseClient, name: str) -> Stack:
     """Read a stack's status, outputs and parameters; ``OpsError`` when it does not exist."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -66,7 +69,7 @@ def describe_stack(cloudformation: RetryingClient, name: str) -> Stack:
     )
 
 
-def sam_api_url(cloudformation: RetryingClient, stack_name: str) -> str:
+def sam_api_url(cloudformation: BaseClient, stack_name: str) -> str:
     """The SAM stack's ``ApiUrl`` output, without a trailing slash."""
     return describe_stack(cloudformation, stack_name).output(SAM_OUTPUT_KEY).rstrip("/")
 
@@ -76,7 +79,7 @@ def copilot_stack_names(app: str, env: str, service: str) -> tuple[str, str]:
     return f"{app}-{env}", f"{app}-{env}-{service}"[:128]
 
 
-def copilot_service_url(cloudformation: RetryingClient, app: str, env: str, service: str) -> str:
+def copilot_service_url(cloudformation: BaseClient, app: str, env: str, service: str) -> str:
     """The public URL of a Copilot Load Balanced Web Service (see the module docstring for the rules)."""
     env_stack_name, service_stack_name = copilot_stack_names(app, env, service)
     service_stack = describe_stack(cloudformation, service_stack_name)
@@ -89,7 +92,7 @@ def copilot_service_url(cloudformation: RetryingClient, app: str, env: str, serv
 
 
 def discover(
-    cloudformation: RetryingClient,
+    cloudformation: BaseClient,
     sam_stack: str | None = None,
     copilot_app: str | None = None,
     copilot_env: str | None = None,

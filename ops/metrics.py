@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from inference.s3_model import RetryingClient
+from typing import TYPE_CHECKING
+
 from inference.settings import Settings
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 DEFAULT_NAMESPACE = Settings().powertools_metrics_namespace
 SUCCESS_METRIC = "DeploymentSuccess"
@@ -11,7 +15,7 @@ FAILURE_METRIC = "DeploymentFailure"
 
 
 def record_deployment(
-    cloudwatch: RetryingClient, platform: str, version: str, succeeded: bool, namespace: str = DEFAULT_NAMESPACE
+    cloudwatch: BaseClient, platform: str, version: str, succeeded: bool, namespace: str = DEFAULT_NAMESPACE
 ) -> str:
     """Put one count of ``DeploymentSuccess`` or ``DeploymentFailure`` with ``Platform`` and ``Version``; return
     the metric name."""

@@ -11,16 +11,14 @@ import base64
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from inference.manifest import MANIFEST_FILE, ModelLoadError, verify_model_dir
 from inference.s3_model import (
     SAFE_KEY_PART,
     NoProgress,
-    RetryingClient,
     S3Location,
     TransferProgress,
-    call_with_retries,
     check_file_name,
     download_model,
     error_code,
@@ -28,6 +26,14 @@ from inference.s3_model import (
     parse_s3_uri,
 )
 from ops.errors import OpsError
+
+if TYPE_CHECKING:
+    from boto3.s3.transfer import TransferConfig
+    from botocore.client import BaseClient
+
+# S3's limit for one PutObject. A SHA-256 checksum of the whole object exists only for single-request
+# uploads (a multipart upload's SHA-256 is per part), so every model file goes up in one request.
+SINGLE_PUT_LIMIT_BYTES = 5 * 1024**3
 
 
 def parse_location(uri: str) -> S3Location:
@@ -43,33 +49,14 @@ def hex_to_base64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
-class ProgressReader:
-    """A read-only file wrapper that reports newly read bytes (re-reads after a rewind are not counted twice)."""
+def upload_config() -> TransferConfig:
+    """boto3's managed upload, kept to one ``PutObject`` per file so the manifest sha256 is S3's checksum."""
+    from boto3.s3.transfer import TransferConfig
 
-    def __init__(self, handle: IO[bytes], progress: TransferProgress) -> None:
-        self._handle = handle
-        self._progress = progress
-        self.reported = 0
-
-    def read(self, size: int = -1) -> bytes:
-        """Read and report progress past the furthest point read so far."""
-        data = self._handle.read(size)
-        position = self._handle.tell()
-        if position > self.reported:
-            self._progress.advance(position - self.reported)
-            self.reported = position
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        """Seek the wrapped file."""
-        return self._handle.seek(offset, whence)
-
-    def tell(self) -> int:
-        """Position in the wrapped file."""
-        return self._handle.tell()
+    return TransferConfig(multipart_threshold=SINGLE_PUT_LIMIT_BYTES)
 
 
-def check_bucket(s3: RetryingClient, location: S3Location) -> None:
+def check_bucket(s3: BaseClient, location: S3Location) -> None:
     """Fail with a clear message when the bucket is missing or not ours to use."""
     from botocore.exceptions import ClientError
 
@@ -84,10 +71,13 @@ def check_bucket(s3: RetryingClient, location: S3Location) -> None:
         raise OpsError(f"bucket {location.bucket}: {explain_s3_error(error, location)}") from None
 
 
-def publish(
-    model_dir: Path, destination: str, s3: RetryingClient, progress: TransferProgress | None = None
-) -> S3Location:
-    """Verify ``model_dir`` against its manifest and upload it to ``destination/<version>/``; return that place."""
+def publish(model_dir: Path, destination: str, s3: BaseClient, progress: TransferProgress | None = None) -> S3Location:
+    """Verify ``model_dir`` against its manifest and upload it to ``destination/<version>/``; return that place.
+
+    Each file is a managed ``upload_file`` carrying its manifest sha256, which S3 checks; the manifest goes
+    last, so a version without one is an interrupted upload.
+    """
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
 
     progress = progress or NoProgress()
@@ -111,40 +101,27 @@ def publish(
             raise OpsError(f"version {version} already exists at {version_location.uri}/; versions are immutable")
         total = sum(int(manifest["files"][name]["bytes"]) for name in names)
         progress.start(f"publish {version} ({len(names)} files)", total)
+        config = upload_config()
         for name in names:
-            _upload_file_to(s3, target.bucket, Path(model_dir) / name, version_location.key(name), manifest, progress)
-        manifest_path = Path(model_dir) / MANIFEST_FILE
-        body = manifest_path.read_bytes()
-        call_with_retries(
-            lambda: s3.raw.put_object(
-                Bucket=target.bucket, Key=version_location.key(MANIFEST_FILE), Body=body, ContentType="application/json"
-            ),
-            s3.policy,
-            f"upload {version_location.object_uri(MANIFEST_FILE)}",
+            s3.upload_file(
+                str(Path(model_dir) / name),
+                target.bucket,
+                version_location.key(name),
+                ExtraArgs={"ChecksumSHA256": hex_to_base64(manifest["files"][name]["sha256"])},
+                Callback=progress.advance,
+                Config=config,
+            )
+        s3.put_object(
+            Bucket=target.bucket,
+            Key=version_location.key(MANIFEST_FILE),
+            Body=(Path(model_dir) / MANIFEST_FILE).read_bytes(),
+            ContentType="application/json",
         )
     except (ClientError, BotoCoreError) as error:
         raise OpsError(f"publish to {version_location.uri} failed: {explain_s3_error(error, target)}") from None
+    except Boto3Error as error:  # S3UploadFailedError: its message names the file and the S3 error
+        raise OpsError(f"publish to {version_location.uri} failed: {error}") from None
     return version_location
-
-
-def _upload_file_to(
-    s3: RetryingClient, bucket: str, path: Path, key: str, manifest: dict[str, Any], progress: TransferProgress
-) -> None:
-    """Upload ``path`` to ``bucket``/``key`` with its manifest sha256 as the S3 checksum."""
-    reported = 0
-    sha256_hex = manifest["files"][path.name]["sha256"]
-
-    def attempt() -> None:
-        nonlocal reported
-        progress.advance(-reported)
-        with path.open("rb") as handle:
-            reader = ProgressReader(handle, progress)
-            try:
-                s3.raw.put_object(Bucket=bucket, Key=key, Body=reader, ChecksumSHA256=hex_to_base64(sha256_hex))
-            finally:
-                reported = reader.reported
-
-    call_with_retries(attempt, s3.policy, f"upload s3://{bucket}/{key}")
 
 
 @dataclass(frozen=True)
@@ -193,7 +170,7 @@ def summarize(location: S3Location, manifest: dict[str, Any] | None) -> VersionS
     )
 
 
-def _read_manifest_object(s3: RetryingClient, location: S3Location) -> dict[str, Any] | None:
+def _read_manifest_object(s3: BaseClient, location: S3Location) -> dict[str, Any] | None:
     """The parsed manifest of a version, or ``None`` when it has none."""
     from botocore.exceptions import ClientError
 
@@ -212,7 +189,7 @@ def _read_manifest_object(s3: RetryingClient, location: S3Location) -> dict[str,
     return manifest
 
 
-def list_versions(uri: str, s3: RetryingClient) -> list[VersionSummary]:
+def list_versions(uri: str, s3: BaseClient) -> list[VersionSummary]:
     """Every version under ``uri``, oldest first (by the manifest's ``created``, then version)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -220,23 +197,17 @@ def list_versions(uri: str, s3: RetryingClient) -> list[VersionSummary]:
     prefix = f"{root.prefix}/" if root.prefix else ""
     summaries = []
     try:
-        token: str | None = None
-        while True:
-            page = s3.list_objects_v2(
-                Bucket=root.bucket, Prefix=prefix, Delimiter="/", **({"ContinuationToken": token} if token else {})
-            )
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=root.bucket, Prefix=prefix, Delimiter="/")
+        for page in pages:
             for common in page.get("CommonPrefixes", []):
                 location = S3Location(root.bucket, common["Prefix"].rstrip("/"))
                 summaries.append(summarize(location, _read_manifest_object(s3, location)))
-            token = page.get("NextContinuationToken")
-            if not token:
-                break
     except (ClientError, BotoCoreError) as error:
         raise OpsError(f"cannot list {root.uri}: {explain_s3_error(error, root)}") from None
     return sorted(summaries, key=lambda summary: (summary.created, summary.version))
 
 
-def fetch(uri: str, destination: Path, s3: RetryingClient, progress: TransferProgress | None = None) -> dict[str, Any]:
+def fetch(uri: str, destination: Path, s3: BaseClient, progress: TransferProgress | None = None) -> dict[str, Any]:
     """Download the version at ``uri`` into ``destination`` (a new folder) and verify every hash."""
     source = parse_location(uri)
     if not source.prefix:

@@ -1,30 +1,37 @@
-"""Releases: Lambda image updates with a weighted canary on an alias (promote, rollback), ECS redeploys.
+"""Releases: the Lambda through its SAM stack and CodeDeploy (status, rollback); ECS by a forced redeploy.
 
-Lambda: the alias's ``FunctionVersion`` is the stable version; a canary is an ``AdditionalVersionWeights``
-entry for the new version. The version an alias served before a full switch is kept in the alias
-description as ``previous-version=<n>``, which is what ``rollback`` returns to once nothing is in canary.
+Lambda: the SAM stack owns the alias ``live`` (``AutoPublishAlias``) and CodeDeploy shifts its traffic
+(``DeploymentPreference``, alarms that roll back). A release is ``sam build && sam deploy``; nothing here
+writes to the alias. ``lambda_status`` reads what the alias serves and which CodeDeploy deployment is in
+progress; ``rollback_lambda`` stops an in-progress deployment with rollback (CodeDeploy moves the alias
+back and the CloudFormation update it belongs to rolls back), and with none in progress explains that a
+finished release is undone by deploying the previous release again. The function, its alias and its
+CodeDeploy application and deployment group are the stack's own resources, read from CloudFormation.
 
-Metrics (``ops.metrics``): every ``release`` run records one ``DeploymentSuccess`` or ``DeploymentFailure``;
-its ``Version`` is the new Lambda version number (the image tag when the run failed before Lambda assigned
-one) or the ECS task definition ``family:revision``. ``promote`` records one once there is a canary to
-promote; ``rollback`` records none.
+ECS: ``release_ecs`` forces a new deployment and waits with botocore's ``services_stable`` waiter; every run
+records one ``DeploymentSuccess`` or ``DeploymentFailure`` (``ops.metrics``) with the task definition
+``family:revision`` as its ``Version``.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from inference.s3_model import RetryingClient, error_code
+from inference.s3_model import error_code
+from inference.settings import REPO_ROOT
 from ops.errors import OpsError
 from ops.metrics import DEFAULT_NAMESPACE, record_deployment
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
-PREVIOUS_VERSION = re.compile(r"previous-version=(\d+)")
+# CodeDeploy statuses of a deployment that has not finished (the rest: Succeeded, Failed, Stopped).
+IN_PROGRESS_STATUSES = ("Created", "Queued", "InProgress", "Baking", "Ready")
+SAMCONFIG = REPO_ROOT / "samconfig.toml"
 
 
 def describe_aws_error(error: Exception) -> str:
@@ -37,24 +44,15 @@ def describe_aws_error(error: Exception) -> str:
 
 
 @dataclass(frozen=True)
-class Poller:
-    """Poll until a check returns a value or ``timeout_s`` passes; ``sleep``/``clock`` are injectable for tests."""
+class Wait:
+    """How long a botocore waiter polls: every ``interval_s`` seconds for at most ``timeout_s`` seconds."""
 
     timeout_s: float = 900.0
     interval_s: float = 5.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-    clock: Callable[[], float] = field(default=time.monotonic, compare=False)
 
-    def until(self, check: Callable[[], T | None], what: str) -> T:
-        """The first non-``None`` result of ``check``; ``OpsError`` once the time is up."""
-        deadline = self.clock() + self.timeout_s
-        while True:
-            result = check()
-            if result is not None:
-                return result
-            if self.clock() >= deadline:
-                raise OpsError(f"timed out after {self.timeout_s:g} s waiting for {what}")
-            self.sleep(self.interval_s)
+    def waiter_config(self) -> dict[str, float | int]:
+        """The ``WaiterConfig`` of a waiter call: the first check, then one per interval until the timeout."""
+        return {"Delay": self.interval_s, "MaxAttempts": math.floor(self.timeout_s / self.interval_s) + 1}
 
 
 @dataclass(frozen=True)
@@ -65,7 +63,7 @@ class MetricOutcome:
     error: str | None = None
 
 
-def _record(cloudwatch: RetryingClient, platform: str, version: str, succeeded: bool, namespace: str) -> MetricOutcome:
+def _record(cloudwatch: BaseClient, platform: str, version: str, succeeded: bool, namespace: str) -> MetricOutcome:
     """Record the outcome; a CloudWatch failure is reported, never allowed to hide the release's own result."""
     try:
         return MetricOutcome(record_deployment(cloudwatch, platform, version, succeeded, namespace))
@@ -82,214 +80,207 @@ class ReleaseFailed(OpsError):
 
 
 @dataclass(frozen=True)
-class AliasState:
-    """What a Lambda alias serves now."""
+class SamFunction:
+    """The SAM stack's function: its alias and the CodeDeploy deployment group that shifts the alias."""
 
+    stack: str
     function: str
     alias: str
-    stable_version: str
-    canary_version: str | None
-    canary_weight: float
-    previous_version: str | None
+    application: str
+    deployment_group: str
 
 
-@dataclass(frozen=True)
-class LambdaRelease:
-    """Outcome of a Lambda release, promotion or rollback: what the alias serves afterwards."""
-
-    function: str
-    alias: str
-    stable_version: str
-    canary_version: str | None
-    canary_weight: float
-    action: str
-    metric: MetricOutcome | None = None
-
-
-def _lambda_error(error: Exception, function: str) -> OpsError:
-    """A clear message for a failed Lambda call on ``function``."""
-    if error_code(error) == "ResourceNotFoundException":
-        return OpsError(f"Lambda function {function} does not exist")
-    return OpsError(f"Lambda function {function}: {describe_aws_error(error)}")
+def _only(resources: dict[str, list[str]], resource_type: str, stack: str) -> str:
+    """The physical ID of the stack's one resource of ``resource_type``."""
+    found = resources.get(resource_type, [])
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        raise OpsError(
+            f"stack {stack} has {what} {resource_type} resources (expected one: the SAM function's "
+            "AutoPublishAlias and DeploymentPreference in template.yaml)"
+        )
+    return found[0]
 
 
-def read_alias(lambda_client: RetryingClient, function: str, alias: str) -> AliasState | None:
-    """The alias's routing, or ``None`` when the function exists but the alias does not."""
+def find_sam_function(cloudformation: BaseClient, stack: str) -> SamFunction:
+    """Read the function's alias and CodeDeploy application and deployment group from ``stack``'s resources."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    resources: dict[str, list[str]] = {}
     try:
-        lambda_client.get_function_configuration(FunctionName=function)
-    except (ClientError, BotoCoreError) as error:
-        raise _lambda_error(error, function) from None
-    try:
-        response = lambda_client.get_alias(FunctionName=function, Name=alias)
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack):
+            for summary in page["StackResourceSummaries"]:
+                resources.setdefault(summary["ResourceType"], []).append(summary.get("PhysicalResourceId", ""))
     except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            return None
-        raise _lambda_error(error, function) from None
+        if error_code(error) == "ValidationError" and "does not exist" in describe_aws_error(error):
+            region = cloudformation.meta.region_name
+            raise OpsError(f"CloudFormation stack {stack} does not exist in {region}") from None
+        raise OpsError(f"cannot read CloudFormation stack {stack}: {describe_aws_error(error)}") from None
     except BotoCoreError as error:
-        raise _lambda_error(error, function) from None
-    weights = (response.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    canary_version, canary_weight = next(iter(weights.items()), (None, 0.0))
-    previous = PREVIOUS_VERSION.search(response.get("Description") or "")
-    return AliasState(
-        function=function,
+        raise OpsError(f"cannot read CloudFormation stack {stack}: {error}") from None
+    alias_arn = _only(resources, "AWS::Lambda::Alias", stack)  # arn:aws:lambda:<region>:<account>:function:<f>:<a>
+    function_arn, _, alias = alias_arn.rpartition(":")
+    return SamFunction(
+        stack=stack,
+        function=function_arn.rpartition(":")[2],
         alias=alias,
-        stable_version=str(response["FunctionVersion"]),
-        canary_version=str(canary_version) if canary_version is not None else None,
-        canary_weight=float(canary_weight),
-        previous_version=previous.group(1) if previous else None,
+        application=_only(resources, "AWS::CodeDeploy::Application", stack),
+        deployment_group=_only(resources, "AWS::CodeDeploy::DeploymentGroup", stack),
     )
 
 
-def image_reference(image_uri: str) -> str:
-    """The tag or digest of an image URI (``repo:tag`` → ``tag``), used as the version before Lambda assigns one."""
-    if "@" in image_uri:
-        return image_uri.rsplit("@", 1)[1]
-    last = image_uri.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else "latest"
+@dataclass(frozen=True)
+class Deployment:
+    """A CodeDeploy deployment of the function's alias."""
+
+    deployment_id: str
+    status: str
+    created: str
+    description: str
+
+    def to_dict(self) -> dict[str, str]:
+        """JSON-ready fields."""
+        return {
+            "id": self.deployment_id,
+            "status": self.status,
+            "created": self.created,
+            "description": self.description,
+        }
 
 
-def _wait_for_update(lambda_client: RetryingClient, function: str, poller: Poller) -> dict[str, Any]:
-    """Wait for ``LastUpdateStatus`` to leave ``InProgress``; the configuration once ``Successful``."""
+@dataclass(frozen=True)
+class LambdaStatus:
+    """What the alias serves and which CodeDeploy deployments have not finished."""
 
-    def updated() -> dict[str, Any] | None:
-        config = lambda_client.get_function_configuration(FunctionName=function)
-        status = config.get("LastUpdateStatus", "Successful")
-        if status == "Failed":
-            reason = config.get("LastUpdateStatusReason", "no reason given")
-            raise OpsError(f"Lambda rejected the new image for {function}: {reason}")
-        return config if status == "Successful" and config.get("State", "Active") == "Active" else None
+    target: SamFunction
+    version: str
+    additional_weights: dict[str, float]
+    in_progress: list[Deployment]
 
-    return poller.until(updated, f"Lambda function {function} to finish updating")
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "stack": self.target.stack,
+            "function": self.target.function,
+            "alias": self.target.alias,
+            "version": self.version,
+            "additional_weights": self.additional_weights,
+            "application": self.target.application,
+            "deployment_group": self.target.deployment_group,
+            "in_progress": [deployment.to_dict() for deployment in self.in_progress],
+        }
 
 
-def release_lambda(
-    lambda_client: RetryingClient,
-    cloudwatch: RetryingClient,
-    function: str,
-    alias: str,
-    image_uri: str,
-    canary_percent: float,
-    poller: Poller | None = None,
-    namespace: str = DEFAULT_NAMESPACE,
-) -> LambdaRelease:
-    """Point ``function`` at ``image_uri``, publish a version, and send ``canary_percent`` % of ``alias`` to it.
+def in_progress_deployments(codedeploy: BaseClient, target: SamFunction) -> list[Deployment]:
+    """The deployments of the stack's deployment group that have not finished, oldest first."""
+    pages = codedeploy.get_paginator("list_deployments").paginate(
+        applicationName=target.application,
+        deploymentGroupName=target.deployment_group,
+        includeOnlyStatuses=list(IN_PROGRESS_STATUSES),
+    )
+    ids = [deployment_id for page in pages for deployment_id in page.get("deployments", [])]
+    if not ids:
+        return []
+    infos = codedeploy.batch_get_deployments(deploymentIds=ids).get("deploymentsInfo", [])
+    deployments = [
+        Deployment(
+            deployment_id=info["deploymentId"],
+            status=info.get("status", ""),
+            created=str(info.get("createTime", "")),
+            description=info.get("description", ""),
+        )
+        for info in infos
+    ]
+    return sorted(deployments, key=lambda deployment: deployment.created)
 
-    100 % switches the alias outright; a new alias is created at 100 %. Refused while a canary is in progress.
-    """
+
+def lambda_status(
+    cloudformation: BaseClient, lambda_client: BaseClient, codedeploy: BaseClient, stack: str
+) -> LambdaStatus:
+    """Read (never write) the alias's routing and the deployment group's unfinished deployments."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    if not 0 < canary_percent <= 100:
-        raise OpsError(f"--canary must be more than 0 and at most 100 (percent), not {canary_percent:g}")
-    poller = poller or Poller()
-    version = image_reference(image_uri)
+    target = find_sam_function(cloudformation, stack)
     try:
-        state = read_alias(lambda_client, function, alias)
-        if state and state.canary_version:
-            raise OpsError(
-                f"{function}:{alias} already has version {state.canary_version} in canary at "
-                f"{state.canary_weight:.0%}; promote or roll back first"
-            )
-        lambda_client.update_function_code(FunctionName=function, ImageUri=image_uri)
-        config = _wait_for_update(lambda_client, function, poller)
-        published = lambda_client.publish_version(
-            FunctionName=function, CodeSha256=config["CodeSha256"], Description=f"image {image_uri}"
-        )
-        version = str(published["Version"])
-        if state and version == state.stable_version:
-            raise OpsError(f"{function}:{alias} already serves version {version}: the image did not change")
-        if state is None:
-            lambda_client.create_alias(
-                FunctionName=function, Name=alias, FunctionVersion=version, Description="first release"
-            )
-            outcome = LambdaRelease(function, alias, version, None, 0.0, "created alias")
-        elif canary_percent >= 100:
-            lambda_client.update_alias(
-                FunctionName=function,
-                Name=alias,
-                FunctionVersion=version,
-                RoutingConfig={"AdditionalVersionWeights": {}},
-                Description=f"previous-version={state.stable_version}",
-            )
-            outcome = LambdaRelease(function, alias, version, None, 0.0, "switched")
-        else:
-            weight = round(canary_percent / 100, 4)
-            lambda_client.update_alias(
-                FunctionName=function,
-                Name=alias,
-                FunctionVersion=state.stable_version,
-                RoutingConfig={"AdditionalVersionWeights": {version: weight}},
-            )
-            outcome = LambdaRelease(function, alias, state.stable_version, version, weight, "canary")
-    except (OpsError, ClientError, BotoCoreError) as error:
-        metric = _record(cloudwatch, "lambda", version, False, namespace)
-        message = str(error) if isinstance(error, OpsError) else _lambda_error(error, function).args[0]
-        raise ReleaseFailed(f"release of {image_uri} to {function}:{alias} failed: {message}", metric) from None
-    return replace(outcome, metric=_record(cloudwatch, "lambda", version, True, namespace))
-
-
-def _existing_alias(lambda_client: RetryingClient, function: str, alias: str) -> AliasState:
-    state = read_alias(lambda_client, function, alias)
-    if state is None:
-        raise OpsError(f"alias {alias} of Lambda function {function} does not exist")
-    return state
-
-
-def promote_lambda(
-    lambda_client: RetryingClient,
-    cloudwatch: RetryingClient,
-    function: str,
-    alias: str,
-    namespace: str = DEFAULT_NAMESPACE,
-) -> LambdaRelease:
-    """Move 100 % of ``alias`` to its canary version; the old stable version becomes ``previous-version``."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    state = _existing_alias(lambda_client, function, alias)
-    if not state.canary_version:
-        raise OpsError(f"{function}:{alias} has no canary to promote (it serves version {state.stable_version})")
-    try:
-        lambda_client.update_alias(
-            FunctionName=function,
-            Name=alias,
-            FunctionVersion=state.canary_version,
-            RoutingConfig={"AdditionalVersionWeights": {}},
-            Description=f"previous-version={state.stable_version}",
-        )
+        alias = lambda_client.get_alias(FunctionName=target.function, Name=target.alias)
+        in_progress = in_progress_deployments(codedeploy, target)
     except (ClientError, BotoCoreError) as error:
-        metric = _record(cloudwatch, "lambda", state.canary_version, False, namespace)
-        raise ReleaseFailed(f"promotion on {function}:{alias} failed: {describe_aws_error(error)}", metric) from None
-    metric = _record(cloudwatch, "lambda", state.canary_version, True, namespace)
-    return LambdaRelease(function, alias, state.canary_version, None, 0.0, "promoted", metric)
+        raise OpsError(
+            f"cannot read the status of {target.function}:{target.alias}: {describe_aws_error(error)}"
+        ) from None
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    return LambdaStatus(
+        target=target,
+        version=str(alias["FunctionVersion"]),
+        additional_weights={str(version): float(weight) for version, weight in weights.items()},
+        in_progress=in_progress,
+    )
 
 
-def rollback_lambda(lambda_client: RetryingClient, function: str, alias: str) -> LambdaRelease:
-    """Drop a canary, or, with none in progress, point ``alias`` back at its recorded previous version."""
+@dataclass(frozen=True)
+class StoppedDeployment:
+    """A deployment ``rollback`` stopped, and CodeDeploy's answer."""
+
+    deployment_id: str
+    status: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LambdaRollback:
+    """Outcome of ``rollback lambda``: the deployments stopped with rollback."""
+
+    target: SamFunction
+    stopped: list[StoppedDeployment]
+
+
+def sam_config_env(stack: str, samconfig: Path = SAMCONFIG) -> str | None:
+    """The ``samconfig.toml`` environment that deploys ``stack`` (``None`` when none does)."""
+    try:
+        config = tomllib.loads(samconfig.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    for env, commands in config.items():
+        if isinstance(commands, dict) and commands.get("deploy", {}).get("parameters", {}).get("stack_name") == stack:
+            return env
+    return None
+
+
+def redeploy_commands(stack: str, samconfig: Path = SAMCONFIG) -> list[str]:
+    """The commands that deploy the previous release of ``stack`` again: a rollback of a finished release."""
+    env = sam_config_env(stack, samconfig)
+    if env == "default":
+        deploy = "sam deploy"
+    elif env:
+        deploy = f"sam deploy --config-env {env}"
+    else:
+        deploy = f"sam deploy --stack-name {stack} --guided"
+    return ["git checkout <previous-release>", f"sam build && {deploy}"]
+
+
+def rollback_lambda(cloudformation: BaseClient, codedeploy: BaseClient, stack: str) -> LambdaRollback:
+    """Stop the stack's in-progress CodeDeploy deployment with rollback; ``OpsError`` when none is in progress."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    state = _existing_alias(lambda_client, function, alias)
+    target = find_sam_function(cloudformation, stack)
     try:
-        if state.canary_version:
-            lambda_client.update_alias(
-                FunctionName=function, Name=alias, RoutingConfig={"AdditionalVersionWeights": {}}
-            )
-            return LambdaRelease(function, alias, state.stable_version, None, 0.0, "canary removed")
-        if not state.previous_version:
+        in_progress = in_progress_deployments(codedeploy, target)
+        if not in_progress:
+            steps = "\n".join(f"  {command}" for command in redeploy_commands(stack))
             raise OpsError(
-                f"{function}:{alias} serves version {state.stable_version} and records no previous version to "
-                "roll back to"
+                f"no CodeDeploy deployment of {target.function}:{target.alias} is in progress (deployment group "
+                f"{target.deployment_group}); a finished release is rolled back by deploying the previous "
+                f"release again:\n{steps}"
             )
-        lambda_client.update_alias(
-            FunctionName=function,
-            Name=alias,
-            FunctionVersion=state.previous_version,
-            RoutingConfig={"AdditionalVersionWeights": {}},
-            Description=f"rolled back from version {state.stable_version}",
-        )
+        stopped = []
+        for deployment in in_progress:
+            answer = codedeploy.stop_deployment(deploymentId=deployment.deployment_id, autoRollbackEnabled=True)
+            stopped.append(
+                StoppedDeployment(deployment.deployment_id, answer.get("status", ""), answer.get("statusMessage", ""))
+            )
     except (ClientError, BotoCoreError) as error:
-        raise OpsError(f"rollback of {function}:{alias} failed: {describe_aws_error(error)}") from None
-    return LambdaRelease(function, alias, state.previous_version, None, 0.0, "rolled back")
+        raise OpsError(f"rollback of {target.function}:{target.alias} failed: {describe_aws_error(error)}") from None
+    return LambdaRollback(target, stopped)
 
 
 @dataclass(frozen=True)
@@ -304,7 +295,7 @@ class EcsRelease:
     metric: MetricOutcome | None = None
 
 
-def _describe_service(ecs: RetryingClient, cluster: str, service: str) -> dict[str, Any]:
+def _describe_service(ecs: BaseClient, cluster: str, service: str) -> dict[str, Any]:
     """The service's description; ``OpsError`` when the cluster or service does not exist."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -327,18 +318,36 @@ def _task_definition_version(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
+def _wait_until_stable(ecs: BaseClient, cluster: str, service: str, wait: Wait) -> None:
+    """botocore's ``services_stable``: one deployment, every desired task running."""
+    from botocore.exceptions import WaiterError
+
+    try:
+        ecs.get_waiter("services_stable").wait(cluster=cluster, services=[service], WaiterConfig=wait.waiter_config())
+    except WaiterError as error:
+        reason = str(error.kwargs.get("reason", error))
+        if reason.startswith("Max attempts exceeded"):
+            raise OpsError(
+                f"timed out after {wait.timeout_s:g} s waiting for ECS service {service} in {cluster} to become stable"
+            ) from None
+        raise OpsError(f"ECS service {service} in {cluster}: {reason}") from None
+
+
 def release_ecs(
-    ecs: RetryingClient,
-    cloudwatch: RetryingClient,
+    ecs: BaseClient,
+    cloudwatch: BaseClient,
     cluster: str,
     service: str,
-    poller: Poller | None = None,
+    wait: Wait | None = None,
     namespace: str = DEFAULT_NAMESPACE,
 ) -> EcsRelease:
-    """Force a new deployment of ``service`` and wait until it is the only one and all its tasks run."""
+    """Force a new deployment of ``service``, wait until the service is stable, and check it is ours that runs.
+
+    A deployment the circuit breaker rolled back also ends stable (on the previous deployment): that is a failure.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    poller = poller or Poller()
+    wait = wait or Wait()
     version = "unknown"
     try:
         current = _describe_service(ecs, cluster, service)
@@ -347,19 +356,18 @@ def release_ecs(
         primary = next(d for d in updated.get("deployments", []) if d.get("status") == "PRIMARY")
         deployment_id = primary["id"]
         version = _task_definition_version(primary.get("taskDefinition", updated.get("taskDefinition", version)))
-
-        def stable() -> dict[str, Any] | None:
-            described = _describe_service(ecs, cluster, service)
-            deployments = described.get("deployments", [])
-            ours = next((d for d in deployments if d.get("id") == deployment_id), None)
-            if ours is None:
-                raise OpsError(f"deployment {deployment_id} was replaced by another deployment")
-            if ours.get("rolloutState") == "FAILED":
-                raise OpsError(f"deployment {deployment_id} failed: {ours.get('rolloutStateReason', '')}")
-            settled = len(deployments) == 1 and ours.get("rolloutState", "COMPLETED") == "COMPLETED"
-            return described if settled and described["runningCount"] == described["desiredCount"] else None
-
-        final = poller.until(stable, f"ECS service {service} in {cluster} to become stable")
+        _wait_until_stable(ecs, cluster, service, wait)
+        final = _describe_service(ecs, cluster, service)
+        running = [d.get("id") for d in final.get("deployments", [])]
+        if running != [deployment_id]:
+            raise OpsError(
+                f"deployment {deployment_id} did not stay: the service runs {', '.join(running) or 'nothing'} "
+                "(a rollback by the deployment circuit breaker, or a newer deployment; see the service's events)"
+            )
+        if final["deployments"][0].get("rolloutState") == "FAILED":
+            raise OpsError(
+                f"deployment {deployment_id} failed: {final['deployments'][0].get('rolloutStateReason', '')}"
+            )
     except (OpsError, ClientError, BotoCoreError, StopIteration) as error:
         metric = _record(cloudwatch, "ecs", version, False, namespace)
         reason = "no PRIMARY deployment" if isinstance(error, StopIteration) else describe_aws_error(error)

@@ -1,4 +1,4 @@
-"""Model registry on S3 (moto): publish, list, fetch, MODEL_URI downloads, hash checks and retries."""
+"""Model registry on S3 (moto): publish, list, fetch, MODEL_URI downloads, hash checks and botocore's retries."""
 
 from __future__ import annotations
 
@@ -8,21 +8,16 @@ from pathlib import Path
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from boto3.s3.transfer import TransferConfig
 from moto import mock_aws
 
+from inference import s3_model
 from inference.manifest import MANIFEST_FILE, ModelLoadError, describe_files, sha256_file
-from inference.s3_model import (
-    RetryPolicy,
-    call_with_retries,
-    fetch_model,
-    forget_fetched_models,
-    new_client,
-    parse_s3_uri,
-)
+from inference.s3_model import MAX_ATTEMPTS, fetch_model, forget_fetched_models, new_client, parse_s3_uri
 from ops import registry
 from ops.cli import main
 from ops.errors import OpsError
+from tests.aws_faults import RetrySleeps, fail_sends, record_retry_sleeps, s3_error
 
 BUCKET = "sentiment-models"
 PREFIX = f"s3://{BUCKET}/minilm"
@@ -39,15 +34,15 @@ def aws(dummy_aws_credentials):
 
 
 @pytest.fixture
-def sleeps() -> list[float]:
-    """The backoff waits a retry policy asked for (nothing really sleeps)."""
-    return []
+def sleeps(monkeypatch) -> RetrySleeps:
+    """The waits botocore's retry handler asks for (nothing really sleeps)."""
+    return record_retry_sleeps(monkeypatch)
 
 
 @pytest.fixture
 def s3(aws, sleeps):
-    """An S3 client whose retry policy records its waits instead of sleeping."""
-    return new_client("s3", policy=RetryPolicy(sleep=sleeps.append))
+    """An S3 client as every tool makes it (``new_client``: botocore's standard retry mode)."""
+    return new_client("s3")
 
 
 def make_model(folder: Path, version: str, accuracy: float = 0.9, created: str = "2026-11-28T00:00:00+00:00") -> Path:
@@ -65,22 +60,6 @@ def make_model(folder: Path, version: str, accuracy: float = 0.9, created: str =
     }
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
     return folder
-
-
-def throttle_first_call(client, operation: str, code: str = "Throttling", status: int = 400) -> list[str]:
-    """Make the first ``operation`` call fail with ``code``; returns a log of every call that reached the hook."""
-    calls: list[str] = []
-
-    def hook(**kwargs):
-        calls.append(operation)
-        if len(calls) == 1:
-            raise ClientError(
-                {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": status}},
-                operation,
-            )
-
-    client.raw.meta.events.register(f"before-call.s3.{operation}", hook)
-    return calls
 
 
 def test_publish_list_fetch_round_trip(s3, tmp_path):
@@ -136,7 +115,7 @@ def test_list_marks_a_version_without_manifest_incomplete(s3, tmp_path):
 def test_fetch_model_downloads_once_and_reuses_a_verified_cache(s3, tmp_path):
     location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
     gets = []
-    s3.raw.meta.events.register("before-call.s3.GetObject", lambda **kwargs: gets.append(1))
+    s3.meta.events.register("before-call.s3.GetObject", lambda **kwargs: gets.append(1))
     cache = tmp_path / "cache"
 
     local = fetch_model(location.uri, cache, s3=s3)
@@ -161,6 +140,16 @@ def test_fetch_model_refuses_to_serve_a_model_that_fails_verification(s3, tmp_pa
         fetch_model(location.uri, tmp_path / "cache", s3=s3)
     assert str(caught.value).startswith(f"cannot load model: {location.uri}/tokenizer.json: sha256 ")
     assert not (tmp_path / "cache" / BUCKET / "minilm" / "20261128-aaaa1111").exists()
+
+
+def test_a_listed_file_missing_from_s3_is_named(s3, tmp_path):
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    s3.delete_object(Bucket=BUCKET, Key=location.key("tokenizer.json"))
+    with pytest.raises(
+        ModelLoadError, match=rf"^cannot load model: {location.uri}/tokenizer\.json: object does not exist$"
+    ):
+        fetch_model(location.uri, tmp_path / "cache", s3=s3)
+    assert list((tmp_path / "cache" / BUCKET / "minilm").iterdir()) == []  # no partial folder left behind
 
 
 @pytest.mark.parametrize(
@@ -189,56 +178,77 @@ def test_serving_settings_resolve_model_uri_through_the_cache(s3, tmp_path, monk
     assert json.loads((local / MANIFEST_FILE).read_text())["version"] == "20261128-aaaa1111"
 
 
-def test_a_throttled_download_is_retried_after_a_backoff(s3, sleeps, tmp_path):
+def test_a_throttled_download_is_retried_after_a_jittered_backoff(s3, sleeps, tmp_path):
     location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
-    calls = throttle_first_call(s3, "GetObject")
+    sleeps.clear()
+    sends = fail_sends(s3, "GetObject", s3_error(503, "SlowDown"))
     local = fetch_model(location.uri, tmp_path / "cache", s3=s3)
     assert (local / "model.onnx").is_file()
-    assert len(calls) == 5  # four objects, the first of them twice
-    assert sleeps == [s3.policy.delay(1)] == [0.25]
+    assert len(sends) == 5  # four objects, the first of them twice
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 1  # standard mode: a random wait below 2**0 s
+
+
+def test_a_large_file_downloads_in_parallel_ranges_and_a_failed_range_is_retried(s3, sleeps, tmp_path, monkeypatch):
+    model = make_model(tmp_path / "model", "20261128-aaaa1111")  # model.onnx: 680 000 bytes
+    location = registry.publish(model, PREFIX, s3)
+    small_parts = TransferConfig(multipart_threshold=256 * 1024, multipart_chunksize=256 * 1024)
+    monkeypatch.setattr(s3_model, "download_config", lambda: small_parts)
+    sleeps.clear()
+    ranges: list[bytes] = []
+    s3.meta.events.register(
+        "before-send.s3.GetObject", lambda request, **kwargs: ranges.append(request.headers.get("Range"))
+    )
+    sends = fail_sends(s3, "GetObject", s3_error(500, "InternalError"), when=lambda request: "Range" in request.headers)
+
+    local = fetch_model(location.uri, tmp_path / "cache", s3=s3)
+    assert sha256_file(local / "model.onnx") == sha256_file(model / "model.onnx")
+    assert sorted(set(filter(None, ranges))) == [b"bytes=0-262143", b"bytes=262144-524287", b"bytes=524288-"]
+    assert len(sends) == 4  # three ranges, the first one to fail sent twice
+    assert len(sleeps) == 1
 
 
 def test_a_5xx_on_upload_is_retried_and_publish_succeeds(s3, sleeps, tmp_path):
-    calls = throttle_first_call(s3, "PutObject", code="InternalError", status=500)
+    sends = fail_sends(s3, "PutObject", s3_error(500, "InternalError"))
     location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
-    assert len(calls) == 5  # three files and the manifest, the first file twice
-    assert sleeps == [0.25]
+    assert len(sends) == 5  # three files and the manifest, the first file twice
+    assert len(sleeps) == 1 and 0 <= sleeps[0] <= 1
     assert [v.version for v in registry.list_versions(PREFIX, s3)] == [location.prefix.rsplit("/", 1)[-1]]
 
 
-def test_a_throttled_listing_is_retried(s3, sleeps):
-    calls = throttle_first_call(s3, "ListObjectsV2", code="SlowDown", status=503)
+def test_a_throttled_listing_page_is_retried(s3, sleeps):
+    sends = fail_sends(s3, "ListObjectsV2", s3_error(503, "SlowDown"))
     assert registry.list_versions(PREFIX, s3) == []
-    assert (len(calls), sleeps) == (2, [0.25])
+    assert (len(sends), len(sleeps)) == (2, 1)
 
 
-def test_backoff_grows_and_gives_up_after_the_last_attempt():
-    waits: list[float] = []
-    policy = RetryPolicy(attempts=4, base_delay_s=0.5, max_delay_s=1.5, sleep=waits.append)
-    throttled = ClientError({"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {}}, "Op")
-    attempts = []
-
-    def always_throttled():
-        attempts.append(1)
-        raise throttled
-
-    with pytest.raises(ClientError):
-        call_with_retries(always_throttled, policy, "op")
-    assert len(attempts) == 4
-    assert waits == [0.5, 1.0, 1.5]
+def test_listing_follows_every_page(s3):
+    for number in range(3):
+        s3.put_object(Bucket=BUCKET, Key=f"minilm/v{number}/model.onnx", Body=b"x")
+    pages = []
+    s3.meta.events.register("before-call.s3.ListObjectsV2", lambda **kwargs: pages.append(1))
+    s3.meta.events.register(  # one prefix per page, so the paginator has to follow the continuation tokens
+        "provide-client-params.s3.ListObjectsV2", lambda params, **kwargs: {**params, "MaxKeys": 1}
+    )
+    assert [v.version for v in registry.list_versions(PREFIX, s3)] == ["v0", "v1", "v2"]
+    assert len(pages) == 3
 
 
-def test_errors_that_are_not_transient_are_not_retried(s3, sleeps):
-    denied = ClientError({"Error": {"Code": "AccessDenied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, "Op")
-    attempts = []
+def test_throttling_that_does_not_stop_gives_up_after_the_configured_attempts(s3, sleeps, tmp_path):
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    sleeps.clear()
+    sends = fail_sends(s3, "GetObject", s3_error(503, "SlowDown"), times=MAX_ATTEMPTS)
+    with pytest.raises(ModelLoadError, match=r"manifest\.json: SlowDown: injected SlowDown"):
+        fetch_model(location.uri, tmp_path / "cache", s3=s3)
+    assert (len(sends), len(sleeps)) == (MAX_ATTEMPTS, MAX_ATTEMPTS - 1)
 
-    def refuse():
-        attempts.append(1)
-        raise denied
 
-    with pytest.raises(ClientError):
-        call_with_retries(refuse, s3.policy, "op")
-    assert (len(attempts), sleeps) == (1, [])
+def test_errors_that_are_not_transient_are_not_retried(s3, sleeps, tmp_path):
+    location = registry.publish(make_model(tmp_path / "model", "20261128-aaaa1111"), PREFIX, s3)
+    sleeps.clear()
+    sends = fail_sends(s3, "GetObject", s3_error(403, "AccessDenied"))
+    with pytest.raises(ModelLoadError, match=r"manifest\.json: access denied"):
+        fetch_model(location.uri, tmp_path / "cache", s3=s3)
+    assert (len(sends), sleeps) == (1, [])
 
 
 def test_parse_s3_uri_rejects_dot_segments():
