@@ -212,7 +212,7 @@ def test_cli_rejects_unknown_targets_and_missing_baseline_in_one_line(tmp_path, 
 
 
 def test_baseline_server_serves_the_api_contract(tmp_path):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="torch is not installed (the export extra: pip install -e '.[export]')")
     from fastapi.testclient import TestClient
 
     from inference.schemas import BatchPredictResponse, PredictResponse
