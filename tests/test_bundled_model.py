@@ -42,8 +42,11 @@ def test_provenance_is_recorded(manifest):
     for key in ("base_model", "source_checkpoint", "training_data", "training_data_sha256", "seed", "tool_versions"):
         assert manifest[key], key
     assert manifest["training"]["train_examples"] == 67_349
-    if DEFAULT_TRAIN_TSV.is_file():
-        assert manifest["training_data_sha256"] == sha256_file(DEFAULT_TRAIN_TSV)
+
+
+def test_training_data_is_the_shared_sst2_train_set(manifest):
+    assert DEFAULT_TRAIN_TSV.is_file(), f"SST-2 train set not found at {DEFAULT_TRAIN_TSV} (../shared/data/sst2)"
+    assert manifest["training_data_sha256"] == sha256_file(DEFAULT_TRAIN_TSV)
 
 
 def x86_without_vnni() -> bool:

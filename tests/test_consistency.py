@@ -420,26 +420,19 @@ def port_facts_k8s() -> list[Fact]:
     return facts
 
 
-def port_facts_sam() -> list[Fact]:
-    template = load_yaml(require(SAM_TEMPLATE))
-    return [
-        Fact(f"{SAM_TEMPLATE} {name} Environment PORT", int(variables["PORT"]))
-        for name, function in sam_functions(template)
-        if "PORT" in (variables := (function.get("Environment") or {}).get("Variables") or {})
-    ]
-
-
+# The files that run the container server. The SAM template is not one: a Lambda function listens on no port.
 PORT_SOURCES: dict[str, Callable[[], list[Fact]]] = {
     CONTAINER_DOCKERFILE: port_facts_dockerfile,
     COPILOT_DIR: port_facts_copilot,
     K8S_DIR: port_facts_k8s,
-    SAM_TEMPLATE: port_facts_sam,
 }
 
 
 @pytest.mark.parametrize("source", PORT_SOURCES)
 def test_container_port_agrees_with_settings(source):
-    assert_agree([canonical_port(), *PORT_SOURCES[source]()], "container port")
+    facts = PORT_SOURCES[source]()
+    assert facts, f"{source} states no container port"
+    assert_agree([canonical_port(), *facts], "container port")
 
 
 def health_facts_dockerfile() -> list[Fact]:
@@ -496,7 +489,9 @@ HEALTH_SOURCES: dict[str, Callable[[], list[Fact]]] = {
 
 @pytest.mark.parametrize("source", HEALTH_SOURCES)
 def test_health_path_agrees_with_the_app(source):
-    assert_agree([app_health_path(), *HEALTH_SOURCES[source]()], "health path")
+    facts = HEALTH_SOURCES[source]()
+    assert facts, f"{source} states no health path"
+    assert_agree([app_health_path(), *facts], "health path")
 
 
 def test_health_path_same_in_every_deployment_file():
@@ -518,22 +513,20 @@ def instance_architecture(instance_type: str) -> str:
 def architecture_facts() -> list[Fact]:
     """The CPU architecture every deployment file targets."""
     facts = []
-    sam = repo_path(SAM_TEMPLATE)
-    if sam.exists():
-        template = load_yaml(sam)
-        parameters = template.get("Parameters") or {}
-        for name, function in sam_functions(template):
-            architectures = function.get("Architectures") or ["x86_64 (SAM default)"]
-            # `!Ref Architecture`: what a plain `sam deploy` builds is the parameter's default.
-            architectures = [parameters[a]["Default"] if a in parameters else a for a in architectures]
-            facts += [Fact(f"{SAM_TEMPLATE} {name} Architectures", normalise_architecture(a)) for a in architectures]
+    template = load_yaml(require(SAM_TEMPLATE))
+    parameters = template.get("Parameters") or {}
+    for name, function in sam_functions(template):
+        architectures = function.get("Architectures") or ["x86_64 (SAM default)"]
+        # `!Ref Architecture`: what a plain `sam deploy` builds is the parameter's default.
+        architectures = [parameters[a]["Default"] if a in parameters else a for a in architectures]
+        facts += [Fact(f"{SAM_TEMPLATE} {name} Architectures", normalise_architecture(a)) for a in architectures]
     for path, manifest in copilot_service_manifests():
         for label, variant in copilot_variants(manifest):
             platform = variant.get("platform", "linux/x86_64 (Copilot default)")
             if isinstance(platform, dict):
                 platform = platform.get("architecture", "")
             facts.append(Fact(f"{relative(path)}{label} platform", normalise_architecture(platform)))
-    cluster = load_yaml(repo_path(EKSCTL_CLUSTER))
+    cluster = load_yaml(require(EKSCTL_CLUSTER))
     for group in (cluster.get("managedNodeGroups") or []) + (cluster.get("nodeGroups") or []):
         types = group.get("instanceTypes") or [group.get("instanceType", "m5.large (eksctl default)")]
         facts += [Fact(f"{EKSCTL_CLUSTER} node group {group['name']} {t}", instance_architecture(t)) for t in types]
@@ -542,13 +535,12 @@ def architecture_facts() -> list[Fact]:
         if "kubernetes.io/arch" in selector:
             facts.append(Fact(f"{relative(path)} nodeSelector", normalise_architecture(selector["kubernetes.io/arch"])))
     for dockerfile_name in (CONTAINER_DOCKERFILE, FUNCTIONS_DOCKERFILE):
-        if repo_path(dockerfile_name).exists():
-            dockerfile = Dockerfile.read(repo_path(dockerfile_name))
-            facts += [
-                Fact(f"{dockerfile_name} FROM --platform", normalise_architecture(p))
-                for p in dockerfile.platforms
-                if "$" not in p
-            ]
+        dockerfile = Dockerfile.read(require(dockerfile_name))
+        facts += [
+            Fact(f"{dockerfile_name} FROM --platform", normalise_architecture(p))
+            for p in dockerfile.platforms
+            if "$" not in p
+        ]
     return facts
 
 
@@ -602,8 +594,7 @@ def test_model_dir_agrees_between_images_and_deployment_files():
     for dockerfile_name in (CONTAINER_DOCKERFILE, FUNCTIONS_DOCKERFILE):
         env = Dockerfile.read(require(dockerfile_name)).env
         facts.append(Fact(f"{dockerfile_name} ENV MODEL_DIR", env.get("MODEL_DIR")))
-    sam = repo_path(SAM_TEMPLATE)
-    for name, function in sam_functions(load_yaml(sam)) if sam.exists() else []:
+    for name, function in sam_functions(load_yaml(require(SAM_TEMPLATE))):
         variables = (function.get("Environment") or {}).get("Variables") or {}
         if "MODEL_DIR" in variables:
             facts.append(Fact(f"{SAM_TEMPLATE} {name} Environment MODEL_DIR", variables["MODEL_DIR"]))
@@ -632,19 +623,16 @@ def service_environment() -> list[tuple[str, str]]:
             (f"{relative(path)} container {container['name']} env", env["name"]) for env in container.get("env", [])
         ]
         assert not container.get("envFrom"), f"{relative(path)}: envFrom hides variable names from this check"
-    sam = repo_path(SAM_TEMPLATE)
-    if sam.exists():
-        for name, function in sam_functions(load_yaml(sam)):
-            variables = (function.get("Environment") or {}).get("Variables") or {}
-            found += [(f"{SAM_TEMPLATE} {name} Environment", variable) for variable in variables]
+    for name, function in sam_functions(load_yaml(require(SAM_TEMPLATE))):
+        variables = (function.get("Environment") or {}).get("Variables") or {}
+        found += [(f"{SAM_TEMPLATE} {name} Environment", variable) for variable in variables]
     for dockerfile_name in (CONTAINER_DOCKERFILE, FUNCTIONS_DOCKERFILE):
-        if repo_path(dockerfile_name).exists():
-            env = Dockerfile.read(repo_path(dockerfile_name)).env
-            found += [
-                (f"{dockerfile_name} ENV", variable)
-                for variable in env
-                if variable not in DOCKERFILE_RUNTIME_VARIABLES and not variable.startswith(DOCKERFILE_RUNTIME_PREFIXES)
-            ]
+        env = Dockerfile.read(require(dockerfile_name)).env
+        found += [
+            (f"{dockerfile_name} ENV", variable)
+            for variable in env
+            if variable not in DOCKERFILE_RUNTIME_VARIABLES and not variable.startswith(DOCKERFILE_RUNTIME_PREFIXES)
+        ]
     return found
 
 
@@ -659,9 +647,10 @@ def test_every_environment_variable_is_a_setting():
 
 
 def test_environment_variable_check_sees_the_deployment_files():
-    """The variable check above reads Copilot and Kubernetes (so it cannot pass by reading nothing)."""
+    """The variable check above reads every deployment file and both images (so it cannot pass by reading nothing)."""
     sources = {source.split(" ")[0] for source, _ in service_environment()}
-    assert any(source.startswith(f"{COPILOT_DIR}/") for source in sources), sources
+    for expected in (f"{COPILOT_DIR}/", SAM_TEMPLATE, CONTAINER_DOCKERFILE, FUNCTIONS_DOCKERFILE):
+        assert any(source.startswith(expected) for source in sources), f"no variable read from {expected}: {sources}"
     # The pod sets no variable today; the check still has to find the container it would read them from.
     assert [container["name"] for _, container in pod_containers()], f"{K8S_DIR}: no pod container found"
 

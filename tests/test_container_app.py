@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
 
 from container.app import create_app
+from inference.model import Prediction
 from inference.schemas import BatchPredictResponse, ErrorResponse, Health, PredictResponse
-from inference.settings import REPO_ROOT, Settings
+from inference.settings import Settings
 
 POSITIVE = "This movie was fantastic!"
 NEGATIVE = "What a terrible, boring waste of two hours. The worst film I have seen this year."
@@ -40,14 +41,65 @@ def test_batch_of_64_comes_back_in_order(client):
     assert [p.sentiment for p in body.predictions] == ["NEGATIVE", "POSITIVE"] * 32
 
 
-def test_concurrent_requests_are_batched_correctly(client):
-    from concurrent.futures import ThreadPoolExecutor
+class GatedCountingModel:
+    """The real model, recording every batch it is given; its first call waits until every request is queued.
 
-    texts = [POSITIVE, NEGATIVE] * 20
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        bodies = list(pool.map(lambda text: client.post("/predict", json={"text": text}).json(), texts))
-    assert [body["text"] for body in bodies] == texts
-    assert [body["sentiment"] for body in bodies] == ["POSITIVE", "NEGATIVE"] * 20
+    While that first call runs, the other requests can only queue in the batcher, so the batches that follow
+    are formed from them, whatever the timing of the threads. Each prediction keeps the model's sentiment and
+    carries its text's own mark as the confidence, so an answer handed to another request shows.
+    """
+
+    def __init__(self, model, texts: list[str]) -> None:
+        self.model = model
+        self.marks = {text: (number + 1) / 1000 for number, text in enumerate(texts)}
+        self.queued = 0
+        self.condition = threading.Condition()
+        self.batches: list[list[str]] = []
+        self.all_queued_in_time = True
+
+    def predict_batch(self, texts: list[str]) -> list[Prediction]:
+        self.batches.append(list(texts))
+        if len(self.batches) == 1:
+            with self.condition:
+                self.all_queued_in_time = self.condition.wait_for(lambda: self.queued == len(self.marks), timeout=30)
+        predictions = self.model.predict_batch(texts)
+        return [p._replace(confidence=self.marks[text]) for text, p in zip(texts, predictions, strict=True)]
+
+    def counting(self, predict):
+        """The batcher's ``predict``, counting a request once its job is in the batcher's queue."""
+
+        async def queued_predict(texts: list[str]) -> list[Prediction]:
+            task = asyncio.ensure_future(predict(texts))
+            await asyncio.sleep(0)  # the task runs up to its first wait: its job is queued
+            with self.condition:
+                self.queued += 1
+                self.condition.notify_all()
+            return await task
+
+        return queued_predict
+
+
+def test_concurrent_requests_are_batched_correctly(client, monkeypatch):
+    batcher = client.app.state.service.batcher
+    texts = [f"{POSITIVE} ({i})" if i % 2 == 0 else f"{NEGATIVE} ({i})" for i in range(40)]
+    model = GatedCountingModel(batcher.model, texts)
+    monkeypatch.setattr(batcher, "model", model)
+    monkeypatch.setattr(batcher, "predict", model.counting(batcher.predict))
+    with ThreadPoolExecutor(max_workers=len(texts)) as pool:
+        responses = list(pool.map(lambda text: client.post("/predict", json={"text": text}), texts))
+    assert model.all_queued_in_time, f"only {model.queued} of {len(texts)} requests reached the batcher"
+
+    bodies = [PredictResponse.model_validate(response.json()) for response in responses]
+    assert [body.text for body in bodies] == texts
+    assert [body.confidence for body in bodies] == [model.marks[text] for text in texts], "an answer went astray"
+    assert [body.sentiment for body in bodies] == ["POSITIVE", "NEGATIVE"] * 20
+    # A first call for the request(s) that came before the worker woke, then the rest, which queued behind it,
+    # in full batches of max_batch_size and one for what remains.
+    first, *rest = [len(batch) for batch in model.batches]
+    waiting, limit = len(texts) - first, batcher.max_batch_size
+    assert rest == [min(limit, waiting - start) for start in range(0, waiting, limit)]
+    assert len(model.batches) < len(texts)
+    assert sorted(text for batch in model.batches for text in batch) == sorted(texts), "each text ran once"
 
 
 @pytest.mark.parametrize(
@@ -113,12 +165,14 @@ def test_openapi_docs_are_served(client):
     assert {"/predict", "/predict/batch", "/health"} <= set(paths)
 
 
-def test_server_refuses_to_start_on_a_broken_model(model_copy):
+def test_server_refuses_to_start_on_a_broken_model(model_copy, monkeypatch, capsys):
+    """``python -m container`` stops before uvicorn starts (the entry point's own process runs in the load tests)."""
+    from container.__main__ import main as serve
+
     (model_copy / "tokenizer.json").write_text("{}")
-    env = {**os.environ, "MODEL_DIR": str(model_copy), "PORT": "0"}
-    result = subprocess.run(
-        [sys.executable, "-m", "container"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 1
-    assert f"{model_copy / 'tokenizer.json'}: sha256" in result.stderr
-    assert "Traceback" not in result.stderr
+    monkeypatch.setenv("MODEL_DIR", str(model_copy))
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    assert serve() == 1
+    out, err = capsys.readouterr()
+    assert err.startswith(f"error: cannot load model: {model_copy / 'tokenizer.json'}: sha256"), err
+    assert err.count("\n") == 1 and out == ""

@@ -1,7 +1,7 @@
 """What the Lambda entry points do around the contract: EMF metrics, structured logs with the cold-start
 flag, init failures on a broken model, the sample events in ``events/`` and ``python -m functions.invoke``.
 
-Fresh-process checks (cold start, init failure, the invoke command) run in subprocesses, since a handler's
+Fresh-process checks (cold start, init failure, the invoke command's entry point) run in subprocesses, since a handler's
 init happens once per process, at import.
 """
 
@@ -221,7 +221,7 @@ def test_invoke_command_prints_only_the_response_on_stdout(lambda_model_dir: Pat
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_invoke_runs_the_mangum_handler_too(handlers, capsys) -> None:
-    assert invoke_main(["events/predict-empty-text.json", "--handler", "mangum"]) == 0
+    assert invoke_main([str(EVENTS_DIR / "predict-empty-text.json"), "--handler", "mangum"]) == 0
     response = json.loads(capsys.readouterr().out)
     assert response["statusCode"] == 422
     assert response_json(response)["detail"][0]["field"] == "text"
@@ -245,18 +245,14 @@ def test_invoke_rejects_bad_event_files_in_one_line(content: str | None, problem
     assert "\n" not in error and "Traceback" not in error
 
 
-def test_invoke_reports_a_broken_model_in_one_line(lambda_model_dir: Path, tmp_path) -> None:
+def test_invoke_reports_a_broken_model_in_one_line(lambda_model_dir: Path, tmp_path, monkeypatch, capsys) -> None:
     broken = broken_copy(lambda_model_dir, tmp_path / "model", "missing")
-    result = subprocess.run(
-        [sys.executable, "-m", "functions.invoke", "events/health.json"],
-        cwd=REPO_ROOT,
-        env=subprocess_environment(broken.parent),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 1
-    assert result.stdout == ""
-    assert result.stderr.strip().splitlines()[-1] == f"error: cannot load model: {broken}: file is missing"
-    assert "Traceback" not in result.stderr
+    monkeypatch.setenv("MODEL_DIR", str(broken.parent))
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    # The handler's init (its import) runs again on the broken model; the imported module is put back afterwards.
+    monkeypatch.delitem(sys.modules, HANDLER_MODULES["powertools"], raising=False)
+    assert invoke_main([str(EVENTS_DIR / "health.json")]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.strip().splitlines()[-1] == f"error: cannot load model: {broken}: file is missing"
