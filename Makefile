@@ -56,8 +56,9 @@ images: $(SAM)
 	@docker info >/dev/null 2>&1 || { echo "make images needs a running Docker daemon (scripts/with-docker.sh make images starts one)" >&2; exit 1; }
 	scripts/images.sh $(PLATFORM)
 
-# The image tests (pytest marker `images`) on the images `make images` just built.
-test-images: $(VENV)/.all-installed images
+# The image tests (pytest marker `images`) on the images `make images` just built; IMAGES_BUILT=1 tests the
+# images already tagged sentiment-api:local and sentiment-api-lambda:local (CI: the pushed candidate).
+test-images: $(VENV)/.all-installed $(SAM) $(if $(IMAGES_BUILT),,images)
 	$(VENV)/bin/pytest -q -m images
 
 # The runtime lock of both images (requirements/*.lock, hashes): scripts/lock.sh.
