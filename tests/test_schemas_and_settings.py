@@ -133,7 +133,9 @@ def test_a_bad_setting_is_one_line_naming_the_variable_value_and_rule(monkeypatc
 def test_several_bad_settings_share_the_line(monkeypatch):
     monkeypatch.setenv("PORT", "-1")
     monkeypatch.setenv("WEB_CONCURRENCY", "0")
-    line = str(pytest.raises(SettingsError, Settings).value)
+    with pytest.raises(SettingsError) as caught:
+        Settings()
+    line = str(caught.value)
     assert "\n" not in line and "PORT='-1'" in line and "WEB_CONCURRENCY='0'" in line
 
 
@@ -143,7 +145,10 @@ def test_server_refuses_to_start_on_a_bad_setting():
         [sys.executable, "-m", "container"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0
-    assert result.stderr.strip() == "error: invalid setting WEB_CONCURRENCY='0': Input should be greater than or equal to 1"
+    assert (
+        result.stderr.strip()
+        == "error: invalid setting WEB_CONCURRENCY='0': Input should be greater than or equal to 1"
+    )
 
 
 def write_cgroup(root: Path, files: dict[str, str]) -> Path:
