@@ -288,7 +288,12 @@ def run_asgi(app, headers: list[tuple[bytes, bytes]], chunks: list[bytes], path:
     async def send(message):
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    # A loop of its own, not asyncio.run: that leaves the thread without a current loop, which Mangum then needs.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(app(scope, receive, send))
+    finally:
+        loop.close()
     return sent, read
 
 
