@@ -60,15 +60,6 @@ def _check_log_level(level: str) -> str:
     return level.upper()
 
 
-def _check_model_uri(uri: str) -> str:
-    """Empty, or an S3 URI ``inference.s3_model.parse_s3_uri`` accepts (its ``ValueError`` names the problem)."""
-    if uri:
-        from inference.s3_model import parse_s3_uri
-
-        parse_s3_uri(uri)
-    return uri
-
-
 class SettingsError(ValueError):
     """A setting out of range or of the wrong type; ``str()`` is one line naming the variable, value and rule."""
 
@@ -93,7 +84,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, extra="ignore", protected_namespaces=())
 
     model_dir: Path = BUNDLED_MODEL_DIR
-    model_uri: Annotated[str, AfterValidator(_check_model_uri)] = ""
+    model_uri: str = ""  # checked by ``inference.s3_model.fetch_model`` at start-up, with a message naming it
     model_cache_dir: Path = Path("/tmp/model-cache")
     max_text_chars: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
     max_batch_size: Annotated[int, Field(ge=1, le=1024)] = 64

@@ -117,7 +117,6 @@ def test_settings_convert_types_from_the_environment(monkeypatch):
         ("PORT", "eighty", "valid integer"),
         ("PORT", "70000", "less than or equal to 65535"),
         ("LOG_LEVEL", "loud", "one of CRITICAL, ERROR, WARNING, INFO, DEBUG"),
-        ("MODEL_URI", "https://example.com/model", "not an S3 URI"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_variable_value_and_rule(monkeypatch, name, value, rule):
