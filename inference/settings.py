@@ -104,11 +104,6 @@ class Settings(BaseSettings):
         except ValidationError as error:
             raise SettingsError.from_validation_error(error) from None
 
-    @classmethod
-    def from_env(cls) -> Settings:
-        """Settings read from ``os.environ`` (what ``Settings()`` does; named for the call sites that read)."""
-        return cls()
-
 
 def environment_variable_names() -> list[str]:
     """The environment variables the settings object reads."""
@@ -118,4 +113,4 @@ def environment_variable_names() -> list[str]:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment; ``SettingsError`` on a bad value."""
-    return Settings.from_env()
+    return Settings()
