@@ -1,7 +1,7 @@
 """``python -m container``: serve the API with uvicorn on ``HOST``:``PORT`` with ``WEB_CONCURRENCY`` workers.
 
-The model folder is verified before the server starts, so a missing or broken model stops start-up
-at once with a message naming the file and the reason.
+The settings are checked and the model folder is verified before the server starts, so a bad setting or a
+missing or broken model stops start-up at once with one line naming the variable (or file) and the reason.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import uvicorn
 
 from inference.manifest import ModelLoadError, verify_model_dir
 from inference.service import resolve_model_dir
-from inference.settings import get_settings
+from inference.settings import SettingsError, get_settings
 
 
 def main() -> int:
-    """Verify the model, then run uvicorn."""
-    settings = get_settings()
+    """Check the settings and verify the model, then run uvicorn."""
     try:
+        settings = get_settings()
         model_dir = resolve_model_dir(settings)
         verify_model_dir(model_dir)
-    except ModelLoadError as error:
+    except (SettingsError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if settings.web_concurrency > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:

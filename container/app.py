@@ -1,7 +1,13 @@
-"""FastAPI app: thin routes over the inference core."""
+"""FastAPI app: thin routes over the inference core.
 
-from __future__ import annotations
+Request bodies go through the contract's rules in order: a body over the largest valid request gets 413
+(``container.body_limit``, before it is read whole); a ``Content-Type`` that is set and not JSON gets 415 (no
+``Content-Type`` reads as JSON); undecodable JSON 400; a request the schema forbids 422. The request models, and
+so the OpenAPI document's constraints, are built from the settings' limits when the app is created.
+"""
 
+# No ``from __future__ import annotations`` here: FastAPI reads the routes' annotations, which name the request
+# models built inside ``create_app``, at runtime.
 import time
 from collections import Counter as Tally
 from collections.abc import AsyncIterator
@@ -11,24 +17,55 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from container import metrics
+from container.body_limit import BodyLimitMiddleware
 from inference.batcher import MicroBatcher
 from inference.schemas import (
-    BatchPredictRequest,
+    JSON_MEDIA_TYPE,
     BatchPredictResponse,
     ErrorResponse,
     Health,
-    PredictRequest,
     PredictResponse,
+    RequestError,
+    RequestModels,
+    check_content_type,
     path_error_body,
     request_error,
+    request_models,
 )
 from inference.service import SentimentService, elapsed_ms, load_model, to_responses
 from inference.settings import Settings, get_settings
 
-ERROR_RESPONSES = {400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+
+def error_responses(models: RequestModels, model: type[BaseModel]) -> dict[int | str, dict]:
+    """The OpenAPI ``responses`` of a route taking a ``model`` body: every error status it can answer."""
+    return {
+        400: {"model": ErrorResponse, "description": "The body is not valid JSON (`invalid_json`)."},
+        413: {
+            "model": ErrorResponse,
+            "description": f"The body is over {models.max_body_bytes(model)} bytes, the largest a valid request "
+            "can be (`payload_too_large`).",
+        },
+        415: {
+            "model": ErrorResponse,
+            "description": f"`Content-Type` is set and is not JSON: send `Content-Type: {JSON_MEDIA_TYPE}` "
+            "(`application/*+json` and no `Content-Type` are read as JSON too) (`unsupported_media_type`).",
+        },
+        422: {"model": ErrorResponse, "description": "The body breaks the request schema (`validation_error`)."},
+        429: {
+            "model": ErrorResponse,
+            "description": "Overloaded: retry after the seconds in `Retry-After` (`overloaded`).",
+            "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+        },
+    }
+
+
+async def require_json_content_type(request: Request) -> None:
+    """415 unless the ``Content-Type`` is JSON or absent (the body is then read as JSON)."""
+    check_content_type(request.headers.get("content-type"))
 
 
 class BatchingService:
@@ -64,6 +101,9 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
     the app then uses it as it is and leaves it running.
     """
     settings = settings or get_settings()
+    models = request_models(settings)
+    PredictBody = models.predict
+    BatchBody = models.batch
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,8 +120,15 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
         version="1.0",
         summary="POSITIVE / NEGATIVE sentiment from an int8 ONNX model",
         lifespan=lifespan,
+        strict_content_type=False,
     )
+    body_limits = {("POST", "/predict"): PredictBody, ("POST", "/predict/batch"): BatchBody}
+    app.add_middleware(BodyLimitMiddleware, limits={key: models.max_body_bytes(m) for key, m in body_limits.items()})
     app.add_middleware(metrics.PrometheusMiddleware)
+
+    @app.exception_handler(RequestError)
+    async def on_request_error(request: Request, error: RequestError) -> JSONResponse:
+        return JSONResponse(error.body, status_code=error.status_code, headers=error.headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -93,14 +140,26 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
         body = path_error_body(error.status_code, str(error.detail))
         return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
-    @app.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES)
-    async def predict(body: PredictRequest, service: ServiceDep) -> PredictResponse:
+    json_body = [Depends(require_json_content_type)]
+
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses=error_responses(models, PredictBody),
+        dependencies=json_body,
+    )
+    async def predict(body: PredictBody, service: ServiceDep) -> PredictResponse:
         """Sentiment of one text."""
         (response,), _ = await service.predict([body.text])
         return response
 
-    @app.post("/predict/batch", response_model=BatchPredictResponse, responses=ERROR_RESPONSES)
-    async def predict_batch(body: BatchPredictRequest, service: ServiceDep) -> BatchPredictResponse:
+    @app.post(
+        "/predict/batch",
+        response_model=BatchPredictResponse,
+        responses=error_responses(models, BatchBody),
+        dependencies=json_body,
+    )
+    async def predict_batch(body: BatchBody, service: ServiceDep) -> BatchPredictResponse:
         """Sentiments of several texts, in request order."""
         responses, took = await service.predict(body.texts)
         return BatchPredictResponse(predictions=responses, processing_time_ms=took)

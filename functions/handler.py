@@ -3,8 +3,9 @@ API Gateway HTTP API (payload v2), with the FastAPI service's contract.
 
 The model is loaded once per execution environment, at init (module import), from ``MODEL_DIR`` (or
 ``MODEL_URI``); a missing or broken model fails the init with a message naming the file. Bodies are validated
-against the shared request models with the container's rules (``functions.http_api``), so bad input gets the
-same status and body on every surface; Powertools' validation serializes and checks the responses.
+against the shared request models, built from the settings' limits, with the container's rules
+(``functions.http_api``: size, content type, JSON, schema), so bad input gets the same status and body on every
+surface; Powertools' validation serializes and checks the responses.
 
 Logs are structured JSON with the request id and the cold-start flag; metrics go out as CloudWatch EMF
 (``PredictionLatency``, ``Predictions`` by sentiment, ``ColdStart``, and the init metrics of
@@ -21,19 +22,14 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
 
 from functions import INIT_STARTED
-from functions.http_api import METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE, RequestError, path_failure, read_body
+from functions.http_api import METHOD_NOT_ALLOWED_MESSAGE, NOT_FOUND_MESSAGE, path_failure, read_body
 from functions.telemetry import report_init
 from functions.tracing import make_tracer
 from inference.manifest import ModelLoadError
-from inference.schemas import (
-    BatchPredictRequest,
-    BatchPredictResponse,
-    Health,
-    PredictRequest,
-    PredictResponse,
-)
+from inference.schemas import BatchPredictResponse, Health, PredictResponse, RequestError, request_models
 from inference.service import SentimentService, load_model
 from inference.settings import get_settings
 
@@ -48,16 +44,19 @@ except ModelLoadError as error:
     logger.error("cannot load the model", extra={"error": str(error), "path": str(error.path)})
     raise
 INIT_REPORT = report_init(logger, settings, service.model.info, INIT_STARTED, entry_point="powertools")
+# The request models with this environment's limits, as the FastAPI app builds them.
+models = request_models(settings)
 
 app = APIGatewayHttpResolver(enable_validation=True)
 # The methods each path answers, for the 405 answer's Allow header (as the container sends it).
 ROUTE_METHODS = {"/predict": "POST", "/predict/batch": "POST", "/health": "GET"}
 
 
-def request_body(model: type[PredictRequest] | type[BatchPredictRequest]) -> Any:
-    """The current request's body, validated against ``model``."""
+def request_body(model: type[BaseModel]) -> Any:
+    """The current request's body, validated against ``model`` (and no larger than its largest valid body)."""
     event = app.current_event
-    return read_body(model, event.body, event.is_base64_encoded, event.headers.get("content-type"))
+    content_type = event.headers.get("content-type")
+    return read_body(model, event.body, event.is_base64_encoded, content_type, models.max_body_bytes(model))
 
 
 def record_predictions(sentiments: list[str], latency_ms: float) -> None:
@@ -78,7 +77,7 @@ def record_predictions(sentiments: list[str], latency_ms: float) -> None:
 @tracer.capture_method(capture_response=False)
 def predict() -> PredictResponse:
     """Sentiment of one text."""
-    body = request_body(PredictRequest)
+    body = request_body(models.predict)
     response = service.predict(body.text)
     record_predictions([response.sentiment], response.processing_time_ms)
     return response
@@ -88,7 +87,7 @@ def predict() -> PredictResponse:
 @tracer.capture_method(capture_response=False)
 def predict_batch() -> BatchPredictResponse:
     """Sentiments of several texts, in request order."""
-    body = request_body(BatchPredictRequest)
+    body = request_body(models.batch)
     response = service.predict_batch(body.texts)
     record_predictions([p.sentiment for p in response.predictions], response.processing_time_ms)
     return response

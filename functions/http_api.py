@@ -1,10 +1,11 @@
 """Request bodies read the way the FastAPI service reads them, and its error answers, for the Powertools handler.
 
-The FastAPI service (``container/app.py``) parses a body as JSON only when its ``content-type`` declares JSON
-(``application/json`` or ``application/*+json``); any other body is validated as raw bytes, which the request
-models reject as "not a dictionary". An empty body is a missing body. Undecodable JSON answers ``400
-invalid_json``; a schema failure ``422 validation_error``; an unknown path ``404 not_found``; a known path with
-the wrong method ``405 method_not_allowed`` with an ``Allow`` header. Reading bodies here with the same rules
+The FastAPI service (``container/app.py``) refuses a body over the largest valid request with ``413
+payload_too_large``; parses a body as JSON when its ``content-type`` declares JSON (``application/json``,
+``application/*+json``, with any parameters) or is absent, and refuses any other content type with ``415
+unsupported_media_type``; an empty body is a missing body. Undecodable JSON answers ``400 invalid_json``; a schema
+failure ``422 validation_error``; an unknown path ``404 not_found``; a known path with the wrong method ``405
+method_not_allowed`` with an ``Allow`` header. Reading bodies here with the same rules (from ``inference.schemas``)
 gives both Lambda entry points the container's answers, byte for byte after JSON parsing.
 """
 
@@ -17,34 +18,15 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from inference.schemas import path_error_body, request_error
+from inference.schemas import RequestError, check_content_type, path_error_body, payload_too_large, request_error
 
 Model = TypeVar("Model", bound=BaseModel)
 
 # Starlette's reason phrases, which the container puts in its 404/405 bodies.
 NOT_FOUND_MESSAGE = "Not Found"
 METHOD_NOT_ALLOWED_MESSAGE = "Method Not Allowed"
-# Starlette's message when a body cannot be decoded at all (bytes that are not UTF-8).
+# FastAPI's message when a body cannot be decoded at all (bytes that are not UTF-8).
 UNPARSABLE_BODY_MESSAGE = "There was an error parsing the body"
-
-
-class RequestError(Exception):
-    """A request the API refuses: status code, the shared error body and any extra headers."""
-
-    def __init__(self, status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        super().__init__(f"{status_code} {body.get('error')}")
-        self.status_code = status_code
-        self.body = body
-        self.headers = headers or {}
-
-
-def declares_json(content_type: str | None) -> bool:
-    """Whether a ``content-type`` value declares a JSON body (``application/json``, ``application/*+json``)."""
-    if not content_type:
-        return False
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    maintype, _, subtype = media_type.partition("/")
-    return maintype == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def validation_failure(errors: list[dict[str, Any]]) -> RequestError:
@@ -69,20 +51,26 @@ def raw_body(body: str | None, is_base64_encoded: bool) -> bytes:
         raise path_failure(400, UNPARSABLE_BODY_MESSAGE) from None
 
 
-def read_body(model: type[Model], body: str | None, is_base64_encoded: bool, content_type: str | None) -> Model:
-    """Validate a request body against ``model`` with the FastAPI service's rules; ``RequestError`` when it fails."""
+def read_body(
+    model: type[Model], body: str | None, is_base64_encoded: bool, content_type: str | None, max_bytes: int
+) -> Model:
+    """Validate a request body against ``model`` with the FastAPI service's rules; ``RequestError`` when it fails.
+
+    In the service's order: size (over ``max_bytes``: 413), content type (415), JSON (400), schema (422).
+    """
     data = raw_body(body, is_base64_encoded)
+    if len(data) > max_bytes:
+        raise payload_too_large(max_bytes, len(data))
+    check_content_type(content_type)
     if not data:
         raise validation_failure([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
-    value: Any = data
-    if declares_json(content_type):
-        try:
-            value = json.loads(data)
-        except json.JSONDecodeError as error:
-            problem = {"type": "json_invalid", "loc": ("body", error.pos), "msg": "JSON decode error"}
-            raise validation_failure([{**problem, "ctx": {"error": error.msg}}]) from None
-        except ValueError:  # bytes that are not text in any JSON encoding
-            raise path_failure(400, UNPARSABLE_BODY_MESSAGE) from None
+    try:
+        value: Any = json.loads(data)
+    except json.JSONDecodeError as error:
+        problem = {"type": "json_invalid", "loc": ("body", error.pos), "msg": "JSON decode error"}
+        raise validation_failure([{**problem, "ctx": {"error": error.msg}}]) from None
+    except ValueError:  # bytes that are not text in any JSON encoding
+        raise path_failure(400, UNPARSABLE_BODY_MESSAGE) from None
     try:
         return model.model_validate(value, from_attributes=True)
     except ValidationError as error:

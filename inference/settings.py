@@ -1,62 +1,116 @@
-"""One settings object for every surface, read from environment variables.
+"""One settings object for every surface, read from environment variables (pydantic-settings).
 
-Every variable is documented in the README's "Settings" table; `tests/test_settings.py` checks that
-the table and this module agree.
+Every field, upper-cased, is an environment variable, documented with its default and its bounds in
+``docs/settings.md`` (``tests/test_schemas_and_settings.py`` checks that the table and this module agree).
+A value out of range or of the wrong type stops start-up with a ``SettingsError``: one line naming the
+variable, the value and the rule.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_MODEL_DIR = REPO_ROOT / "models" / "minilm-l6-sst2-int8"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Runtime settings. Field name upper-cased is the environment variable."""
+def cgroup_cpu_limit(cgroup_root: Path = CGROUP_ROOT) -> float | None:
+    """The CPUs the cgroup's quota allows (quota / period), or ``None`` when there is no quota.
 
-    model_dir: Path = BUNDLED_MODEL_DIR
-    model_uri: str = ""
-    model_cache_dir: Path = Path("/tmp/model-cache")
-    max_text_chars: int = 20_000
-    max_batch_size: int = 64
-    inference_threads: int = 1
-    micro_batch_max_size: int = 32
-    micro_batch_wait_ms: float = 0.0
-    host: str = "127.0.0.1"
-    port: int = 8080
-    web_concurrency: int = 1
-    log_level: str = "INFO"
-    powertools_service_name: str = "sentiment-api"
-    powertools_metrics_namespace: str = "SentimentService"
+    cgroup v2: ``cpu.max`` holds ``"max 100000"`` (no quota) or ``"<quota> <period>"``. cgroup v1:
+    ``cpu/cpu.cfs_quota_us`` (``-1``: no quota) over ``cpu/cpu.cfs_period_us``. Inside a container the
+    cgroup namespace puts the container's own cgroup at the root, which is where ECS and Kubernetes set the limit.
+    """
+    try:
+        quota, _, period = (cgroup_root / "cpu.max").read_text().strip().partition(" ")
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((cgroup_root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((cgroup_root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def available_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
+    """The CPUs this process may use: its CPU affinity, bounded by the cgroup quota; rounded down, at least 1."""
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = cgroup_cpu_limit(cgroup_root)
+    cpus = affinity if limit is None else min(affinity, limit)
+    return max(1, math.floor(cpus))
+
+
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+def _check_log_level(level: str) -> str:
+    """A logging level name in any case, upper-cased (what Powertools and uvicorn both accept)."""
+    if level.upper() not in LOG_LEVELS:
+        raise ValueError(f"should be one of {', '.join(LOG_LEVELS)} (any case)")
+    return level.upper()
+
+
+class SettingsError(ValueError):
+    """A setting out of range or of the wrong type; ``str()`` is one line naming the variable, value and rule."""
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Build settings from ``environ`` (default: ``os.environ``), converting each value to its field's type."""
-        environ = os.environ if environ is None else environ
-        values = {}
-        for spec in fields(cls):
-            raw = environ.get(spec.name.upper())
-            if raw is None or raw == "":
-                continue
-            convert = type(spec.default)
-            try:
-                values[spec.name] = convert(raw)
-            except ValueError as error:
-                raise ValueError(f"environment variable {spec.name.upper()}={raw!r}: {error}") from error
-        return cls(**values)
+    def from_validation_error(cls, error: ValidationError) -> SettingsError:
+        """One line for every problem pydantic found, each as ``NAME='value': rule``."""
+        problems = []
+        for item in error.errors(include_url=False):
+            name = ".".join(str(part) for part in item["loc"]).upper() or "SETTINGS"
+            rule = item["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}={item['input']!r}: {rule}")
+        return cls("invalid setting " + "; ".join(problems))
+
+
+class Settings(BaseSettings):
+    """Runtime settings, with their bounds. Field name upper-cased is the environment variable.
+
+    ``Settings()`` reads the environment (values passed as keywords take precedence); empty variables
+    count as unset. Bad values raise ``SettingsError``.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True, extra="ignore", protected_namespaces=())
+
+    model_dir: Path = BUNDLED_MODEL_DIR
+    model_uri: str = ""  # checked by ``inference.s3_model.fetch_model`` at start-up, with a message naming it
+    model_cache_dir: Path = Path("/tmp/model-cache")
+    max_text_chars: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
+    max_batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
+    inference_threads: Annotated[int, Field(ge=1, le=256)] = 1
+    micro_batch_max_size: Annotated[int, Field(ge=1, le=1024)] = 32
+    micro_batch_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)] = 0.0
+    host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    web_concurrency: Annotated[int, Field(ge=1, le=256, default_factory=available_cpus)]
+    log_level: Annotated[str, AfterValidator(_check_log_level)] = "INFO"
+    powertools_service_name: Annotated[str, Field(min_length=1)] = "sentiment-api"
+    powertools_metrics_namespace: Annotated[str, Field(min_length=1, max_length=255)] = "SentimentService"
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise SettingsError.from_validation_error(error) from None
 
 
 def environment_variable_names() -> list[str]:
     """The environment variables the settings object reads."""
-    return [spec.name.upper() for spec in fields(Settings)]
+    return [name.upper() for name in Settings.model_fields]
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read once from the environment."""
-    return Settings.from_env()
+    """The process-wide settings, read once from the environment; ``SettingsError`` on a bad value."""
+    return Settings()

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from functions.apigw import LocalLambdaContext, http_api_event, response_header, response_json
+from inference.schemas import request_models
 from inference.settings import BUNDLED_MODEL_DIR, Settings
 from tests.conftest import HANDLER_MODULES
 
@@ -78,13 +79,34 @@ def body(payload: Any) -> str:
 
 TOO_LONG = "a" * (DEFAULTS.max_text_chars + 1)
 TOO_MANY = ["fine"] * (DEFAULTS.max_batch_size + 1)
+MODELS = request_models(DEFAULTS)
+PREDICT_LIMIT = MODELS.max_body_bytes(MODELS.predict)
+BATCH_LIMIT = MODELS.max_body_bytes(MODELS.batch)
+
+
+def padded(payload: Any, size: int) -> str:
+    """``payload`` as JSON, padded with trailing whitespace (still valid JSON) to exactly ``size`` bytes."""
+    text = json.dumps(payload)
+    assert len(text.encode()) <= size
+    return text + " " * (size - len(text.encode()))
+
+
+# The longest valid text, in its longest encoding: every character an astral one, sent as an escaped surrogate pair.
+LONGEST_TEXT_BODY = '{"text": "' + "\\ud83d\\ude00" * DEFAULTS.max_text_chars + '"}'
 
 PREDICT, BATCH, HEALTH = "/predict", "/predict/batch", "/health"
 INVALID = "validation_error"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 JSON_UTF8 = {"content-type": "application/json; charset=utf-8"}
 JSON_API = {"content-type": "application/vnd.api+json"}
+JSON_UPPER = {"content-type": "Application/JSON"}
+PROBLEM_JSON = {"content-type": "application/problem+json; charset=utf-8"}
+TEXT_PLAIN = {"content-type": "text/plain"}
+MULTIPART = {"content-type": "multipart/form-data; boundary=xyz"}
 LATIN_1 = '{"text": "café"}'.encode("latin-1")
+UNSUPPORTED = "unsupported_media_type"
+TOO_LARGE = "payload_too_large"
+FIX = "Content-Type: application/json"
 
 # fmt: off
 CASES = [
@@ -97,8 +119,32 @@ CASES = [
     Case("base64-encoded-body", "POST", PREDICT, body({"text": "fine"}).encode(), JSON),
     Case("text-at-the-limit", "POST", PREDICT, body({"text": "a" * DEFAULTS.max_text_chars}), JSON),
     # Schema violations: 422 validation_error, naming the field.
+    Case("json-upper-case", "POST", PREDICT, body({"text": "fine"}), JSON_UPPER),
+    Case("problem-json-with-charset", "POST", BATCH, body({"texts": ["fine"]}), PROBLEM_JSON),
+    Case("batch-at-the-limit", "POST", BATCH, body({"texts": ["fine"] * DEFAULTS.max_batch_size}), JSON),
+    Case("text-with-a-separator-and-a-letter", "POST", PREDICT, body({"text": "\u001d a"}), JSON),
+    # No Content-Type: the body is read as JSON.
+    Case("no-content-type", "POST", PREDICT, body({"text": "ok"}), {}),
+    Case("no-content-type-batch", "POST", BATCH, body({"texts": ["ok", "fine"]}), {}),
+    Case("no-content-type-base64", "POST", PREDICT, body({"text": "ok"}).encode(), {}),
+    Case("no-content-type-not-json", "POST", PREDICT, "text=ok", {}, 400, "invalid_json", ("body",), "not valid JSON"),
+    Case("no-content-type-empty-body", "POST", PREDICT, "", {}, 422, INVALID, ("body",), "required"),
+    # A Content-Type that is set and is not JSON: 415, naming the header to send.
+    Case("text-plain", "POST", PREDICT, body({"text": "ok"}), TEXT_PLAIN, 415, UNSUPPORTED, ("content-type",), FIX),
+    Case("form-encoded", "POST", BATCH, "texts=good", FORM, 415, UNSUPPORTED, ("content-type",), FIX),
+    Case("curl-data-json", "POST", PREDICT, body({"text": "fine"}), FORM, 415, UNSUPPORTED, ("content-type",), FIX),
+    Case("multipart", "POST", PREDICT, "--xyz--", MULTIPART, 415, UNSUPPORTED, ("content-type",), "multipart"),
+    Case("text-plain-base64", "POST", BATCH, body({"texts": ["ok"]}).encode(), TEXT_PLAIN, 415, UNSUPPORTED,
+         ("content-type",), FIX),
+    Case("text-plain-empty-body", "POST", PREDICT, "", TEXT_PLAIN, 415, UNSUPPORTED, ("content-type",), FIX),
+    # Schema violations: 422 validation_error, naming the field.
     Case("empty-text", "POST", PREDICT, body({"text": ""}), JSON, 422, INVALID, ("text",), "empty"),
     Case("whitespace-text", "POST", PREDICT, body({"text": " \n\t "}), JSON, 422, INVALID, ("text",), "empty"),
+    Case("python-only-whitespace", "POST", PREDICT, body({"text": "\u001c\u001d\u001e\u001f\u0085"}), JSON, 422,
+         INVALID, ("text",), "empty"),
+    Case("ecma-only-whitespace", "POST", PREDICT, body({"text": "\ufeff"}), JSON, 422, INVALID, ("text",), "empty"),
+    Case("unicode-spaces", "POST", BATCH, body({"texts": ["ok", "\u00a0\u2003\u3000\u2028"]}), JSON, 422, INVALID,
+         ("texts.1",), "empty"),
     Case("text-too-long", "POST", PREDICT, body({"text": TOO_LONG}), JSON, 422, INVALID, ("text",),
          f"the limit is {DEFAULTS.max_text_chars}"),
     Case("text-not-a-string", "POST", PREDICT, body({"text": 5}), JSON, 422, INVALID, ("text",), "string"),
@@ -109,19 +155,27 @@ CASES = [
     Case("body-is-null", "POST", PREDICT, "null", JSON, 422, INVALID, ("body",), "dictionary"),
     Case("empty-body", "POST", PREDICT, "", JSON, 422, INVALID, ("body",), "required"),
     Case("no-body", "POST", BATCH, None, JSON, 422, INVALID, ("body",), "required"),
-    Case("no-content-type", "POST", PREDICT, body({"text": "ok"}), {}, 422, INVALID, ("body",), "dictionary"),
-    Case("text-plain", "POST", PREDICT, body({"text": "ok"}), {"content-type": "text/plain"}, 422, INVALID,
-         ("body",), "dictionary"),
-    Case("form-encoded", "POST", BATCH, "texts=good", FORM, 422, INVALID, ("body",), "dictionary"),
     Case("batch-empty", "POST", BATCH, body({"texts": []}), JSON, 422, INVALID, ("texts",), "at least one"),
     Case("batch-too-many", "POST", BATCH, body({"texts": TOO_MANY}), JSON, 422, INVALID, ("texts",),
          f"the limit is {DEFAULTS.max_batch_size}"),
-    Case("batch-with-empty-text", "POST", BATCH, body({"texts": ["ok", " "]}), JSON, 422, INVALID, ("texts",),
-         "texts[1]"),
+    Case("batch-with-empty-text", "POST", BATCH, body({"texts": ["ok", " "]}), JSON, 422, INVALID, ("texts.1",),
+         "empty"),
     Case("batch-with-non-string", "POST", BATCH, body({"texts": ["ok", 3]}), JSON, 422, INVALID, ("texts.1",),
          "string"),
     Case("batch-texts-not-a-list", "POST", BATCH, body({"texts": "ok"}), JSON, 422, INVALID, ("texts",), "list"),
     Case("batch-given-text", "POST", BATCH, body({"text": "ok"}), JSON, 422, INVALID, ("texts", "text"), "required"),
+    # Body size: up to the largest valid request is read; one byte more is 413, before the content type.
+    Case("longest-valid-text-encoding", "POST", PREDICT, LONGEST_TEXT_BODY, JSON),
+    Case("predict-body-at-the-limit", "POST", PREDICT, padded({"text": "fine"}, PREDICT_LIMIT), JSON),
+    Case("predict-body-over-the-limit", "POST", PREDICT, padded({"text": "fine"}, PREDICT_LIMIT + 1), JSON, 413,
+         TOO_LARGE, ("body",), f"has {PREDICT_LIMIT + 1} bytes; the limit is {PREDICT_LIMIT} bytes"),
+    Case("predict-body-over-the-limit-base64", "POST", PREDICT, padded({"text": "ok"}, PREDICT_LIMIT + 1).encode(),
+         JSON, 413, TOO_LARGE, ("body",), f"the limit is {PREDICT_LIMIT} bytes"),
+    Case("predict-body-over-the-limit-text-plain", "POST", PREDICT, "x" * (PREDICT_LIMIT + 1), TEXT_PLAIN, 413,
+         TOO_LARGE, ("body",), f"the limit is {PREDICT_LIMIT} bytes"),
+    Case("batch-body-at-the-limit", "POST", BATCH, padded({"texts": ["fine"]}, BATCH_LIMIT), JSON),
+    Case("batch-body-over-the-limit", "POST", BATCH, padded({"texts": ["fine"]}, BATCH_LIMIT + 1), {}, 413,
+         TOO_LARGE, ("body",), f"has {BATCH_LIMIT + 1} bytes; the limit is {BATCH_LIMIT} bytes"),
     # Bodies that cannot be decoded: 400.
     Case("not-json", "POST", PREDICT, "this is not json", JSON, 400, "invalid_json", ("body",), "not valid JSON"),
     Case("truncated-json", "POST", BATCH, '{"texts": ["a"', JSON, 400, "invalid_json", ("body",), "not valid JSON"),
@@ -133,6 +187,10 @@ CASES = [
     Case("post-health", "POST", HEALTH, body({}), JSON, 405, "method_not_allowed", ("path",)),
     Case("delete-batch", "DELETE", BATCH, None, {}, 405, "method_not_allowed", ("path",)),
     Case("head-health", "HEAD", HEALTH, None, {}, 405, "method_not_allowed", ("path",)),
+    Case("form-to-unknown-path", "POST", "/predict/many", "texts=ok", FORM, 404, "not_found", ("path",)),
+    Case("form-to-health", "POST", HEALTH, "a=b", FORM, 405, "method_not_allowed", ("path",)),
+    Case("large-body-to-get-predict", "GET", PREDICT, "x" * (PREDICT_LIMIT + 1), TEXT_PLAIN, 405,
+         "method_not_allowed", ("path",)),
 ]
 # fmt: on
 
