@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Registers Debian trixie's QEMU 10 (qemu-aarch64, static) for aarch64 ELF files in binfmt_misc,
 # with the F flag so containers use it without the binary inside them. Bookworm's QEMU 7.2 breaks
-# onnxruntime, so a registration that points elsewhere is disabled (not removed). Idempotent: a second
-# run changes nothing and says so. Needs root. Other architectures' registrations are left alone.
+# onnxruntime, so another aarch64 registration is disabled (not removed), except one under the name this
+# script uses, qemu-aarch64 (the name Debian's packages and mmdebstrap look for), which is replaced.
+# Idempotent: a second run changes nothing and says so. Needs root. Other architectures are left alone.
 set -euo pipefail
 
 QEMU_DIR=${QEMU_DIR:-/usr/local/lib/qemu-trixie}
 QEMU_BIN="$QEMU_DIR/qemu-aarch64"
 BINFMT=/proc/sys/fs/binfmt_misc
-NAME=qemu-aarch64-trixie
+NAME=qemu-aarch64
+# The name an earlier version of this script registered under.
+OLD_NAME=qemu-aarch64-trixie
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # aarch64 ELF header: magic and mask as in Debian's qemu-user binfmt definition.
 MAGIC='\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
@@ -37,6 +40,11 @@ fi
 if [ ! -e "$BINFMT/register" ]; then
   mount -t binfmt_misc binfmt_misc "$BINFMT"
   say "mounted binfmt_misc on $BINFMT"
+fi
+
+if [ -f "$BINFMT/$OLD_NAME" ]; then
+  echo -1 >"$BINFMT/$OLD_NAME"
+  say "removed $OLD_NAME (now registered as $NAME)"
 fi
 
 # Disable any other enabled aarch64 registration (for example bookworm's qemu-user-static).
