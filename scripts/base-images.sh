@@ -38,20 +38,25 @@ have_official() {
 }
 
 stand_in_python() {
-    local tag=$1 rootfs
-    rootfs=$(mktemp -d)/rootfs.tar
+    local tag=$1 context
+    context=$(mktemp -d)
     say "STAND-IN: $tag cannot be pulled; building it from Debian $SUITE packages ($ARCH)."
     mmdebstrap --quiet --arch="$ARCH" --variant=minbase --include=python3,python3-venv,ca-certificates \
         --customize-hook='copy-in /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs' \
         --customize-hook='chroot "$1" ln -sf /usr/bin/python3 /usr/local/bin/python' \
         --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
-        "$SUITE" "$rootfs"
-    docker import --platform "$PLATFORM" \
-        --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
-        --change "LABEL $STAND_IN_LABEL=\"debian-$SUITE python3 (for $tag)\"" \
-        --change 'CMD ["python3"]' \
-        "$rootfs" "$tag" >/dev/null
-    rm -rf "$(dirname "$rootfs")"
+        "$SUITE" "$context/rootfs.tar"
+    # A build FROM scratch, not `docker import`: import records the host's architecture whatever
+    # --platform says, and an arm64 base must say arm64.
+    cat >"$context/Dockerfile" <<DOCKERFILE
+FROM scratch
+ADD rootfs.tar /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+LABEL $STAND_IN_LABEL="debian-$SUITE python3 (for $tag)"
+CMD ["python3"]
+DOCKERFILE
+    DOCKER_BUILDKIT=0 docker build --quiet --platform "$PLATFORM" -t "$tag" "$context" >/dev/null
+    rm -rf "$context"
 }
 
 stand_in_lambda() {
