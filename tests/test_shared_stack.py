@@ -551,6 +551,62 @@ def test_moto_rejects_a_broken_lifecycle_policy(aws):
         )
 
 
+# ----------------------------------------------------------------------------------- the documentation
+
+PAGE = REPO_ROOT / "docs" / "deploy" / "shared-stack.md"
+
+
+def page_table(heading: str) -> list[list[str]]:
+    """The rows (cells, stripped) of the first table under ``## heading`` in the shared stack's page."""
+    text = PAGE.read_text()
+    section = text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
+
+
+def alarm_metric_count(alarm: Mapping[str, Any]) -> int:
+    """Metrics CloudWatch bills an alarm for: one, or each metric a metric math alarm reads."""
+    return len([q for q in alarm.get("Metrics", []) if "MetricStat" in q]) or 1
+
+
+def test_page_lists_every_widget_and_alarm(shared):
+    titles = {w["properties"]["title"] for w in dashboard(shared, GENERATED)["widgets"] if "title" in w["properties"]}
+    documented = {row[0] for row in page_table("Dashboard widgets") if not row[0].startswith("(text)")}
+    assert documented == titles
+    alarms = evaluator(shared, GENERATED).resources("AWS::CloudWatch::Alarm")
+    rows = {row[0].strip("`"): int(row[-1]) for row in page_table("Alarms")}
+    assert rows == {name: alarm_metric_count(alarm) for name, alarm in alarms.items()}
+
+
+def test_documented_cost_counts_the_templates_alarm_metrics(shared):
+    text = " ".join(PAGE.read_text().split())
+    alarms = evaluator(shared, GENERATED).resources("AWS::CloudWatch::Alarm")
+    count = sum(alarm_metric_count(alarm) for alarm in alarms.values())
+    dashboards = len(evaluator(shared).resources("AWS::CloudWatch::Dashboard"))
+    assert f"--shared-dashboards {dashboards} --shared-alarm-metrics {count} " in text
+
+
+def test_shared_lines_are_the_same_on_every_platform():
+    from costmodel.model import PLATFORMS, ModelInputs, SharedStackConfig, platform_cost
+    from costmodel.pricing import load_pricing
+
+    pricing = load_pricing()
+    inputs = ModelInputs(shared=SharedStackConfig(dashboards=1, alarm_metrics=10, ecr_gb=1.0))
+    for platform in PLATFORMS:
+        lines = {
+            i.name: i.amount
+            for i in platform_cost(platform, 25_000, inputs, pricing).items
+            if i.name.startswith("Shared")
+        }
+        assert lines == pytest.approx(
+            {"Shared stack: dashboards": 3.0, "Shared stack: alarm metrics": 1.0, "Shared stack: ECR storage": 0.1}
+        )
+        default = platform_cost(platform, 25_000, ModelInputs(), pricing).items
+        assert not [i for i in default if i.name.startswith("Shared stack")], (
+            "shared stack lines are not zero by default"
+        )
+
+
 # ----------------------------------------------------------------------------------- the workflow
 
 
