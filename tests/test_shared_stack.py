@@ -31,10 +31,12 @@ import yaml
 from moto import mock_aws
 
 from inference.settings import REPO_ROOT
+from infra import cfn
+from infra.dashboard_picture import dashboard_body, draw
 from loadtest.capacity import CapacityConfig
 from ops.cli import main as ops_main
 from tests.test_consistency import workflow
-from tests.test_sam_template import _CloudFormationLoader, offline_aws  # noqa: F401 (a fixture)
+from tests.test_sam_template import offline_aws  # noqa: F401 (a fixture)
 
 SHARED = REPO_ROOT / "infra" / "shared.yaml"
 DEPLOY_ROLE = REPO_ROOT / "infra" / "deploy-role.yaml"
@@ -70,7 +72,15 @@ REQUIRED_ALARMS = {
 
 def load_template(path: Path) -> dict[str, Any]:
     assert path.is_file(), f"{path.relative_to(REPO_ROOT)} is missing"
-    return yaml.load(path.read_text(), Loader=_CloudFormationLoader)
+    return cfn.load_template(path)
+
+
+def stack_evaluator(
+    template: Mapping[str, Any], overrides: Mapping[str, str], physical: Mapping[str, str]
+) -> cfn.Evaluator:
+    """infra.cfn's evaluator with this test's account, region and stack name."""
+    pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK}
+    return cfn.Evaluator(template, overrides, physical, pseudo)
 
 
 @pytest.fixture(scope="module")
@@ -78,75 +88,11 @@ def shared() -> dict[str, Any]:
     return load_template(SHARED)
 
 
-# ----------------------------------------------------------------------------------- a small CloudFormation evaluator
-
-
-class Evaluator:
-    """Resolves the intrinsics the shared templates use (Ref, Sub, Join, If, Select, conditions) for given parameters.
-
-    ``physical`` maps a resource's logical id to what ``Ref`` returns for it."""
-
-    def __init__(self, template: Mapping[str, Any], overrides: Mapping[str, str], physical: Mapping[str, str]):
-        self.template = template
-        self.values: dict[str, Any] = {
-            name: overrides.get(name, spec.get("Default")) for name, spec in template.get("Parameters", {}).items()
-        }
-        missing = [name for name, value in self.values.items() if value is None]
-        assert not missing, f"parameters without a value: {missing}"
-        self.values.update(
-            {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK}
-        )
-        self.values.update(physical)
-
-    def condition(self, name: str) -> bool:
-        return bool(self.resolve(self.template["Conditions"][name]))
-
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [value for value in (self.resolve(item) for item in node) if value is not NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((key, arg),) = node.items()
-            if key == "Ref":
-                return NO_VALUE if arg == "AWS::NoValue" else self.values[arg]
-            if key == "Fn::Sub":
-                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-                return re.sub(r"\$\{([^}!]+)\}", lambda m: str({**self.values, **extra}[m.group(1)]), text)
-            if key == "Fn::Join":
-                return arg[0].join(str(part) for part in self.resolve(arg[1]))
-            if key == "Fn::If":
-                return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
-            if key == "Fn::Equals":
-                left, right = self.resolve(arg)
-                return str(left) == str(right)
-            if key == "Fn::Not":
-                return not self.resolve(arg[0])
-            if key == "Fn::And":
-                return all(self.resolve(arg))
-            if key == "Fn::Or":
-                return any(self.resolve(arg))
-            if key == "Condition":
-                return self.condition(arg)
-            assert not key.startswith("Fn::"), f"the test's evaluator does not know {key}"
-        resolved = {key: self.resolve(value) for key, value in node.items()}
-        return {key: value for key, value in resolved.items() if value is not NO_VALUE}
-
-    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
-        """Properties of the resources of one type that the conditions create, resolved."""
-        return {
-            name: self.resolve(resource.get("Properties", {}))
-            for name, resource in self.template["Resources"].items()
-            if resource["Type"] == kind and ("Condition" not in resource or self.condition(resource["Condition"]))
-        }
-
-
-NO_VALUE = object()
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:{STACK}-AlarmTopic"
 
 
-def evaluator(shared: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> Evaluator:
-    return Evaluator(shared, overrides or {}, {"AlarmTopic": TOPIC_ARN, "Repository": "sentiment-api"})
+def evaluator(shared: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> cfn.Evaluator:
+    return stack_evaluator(shared, overrides or {}, {"AlarmTopic": TOPIC_ARN, "Repository": "sentiment-api"})
 
 
 def dashboard(shared: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -198,7 +144,7 @@ def iam_data() -> dict[str, Any]:
 def policy_statements() -> list[dict[str, Any]]:
     template = load_template(DEPLOY_ROLE)
     overrides = {"GitHubRepository": "example/sentiment"}
-    resolve = Evaluator(template, overrides, {}).resolve
+    resolve = stack_evaluator(template, overrides, {}).resolve
     (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
     return resolve(policy["Properties"]["PolicyDocument"])["Statement"]
 
@@ -248,7 +194,7 @@ def test_deploy_policy_is_least_privilege_by_the_iam_reference():
 
 def test_deploy_role_trusts_only_this_repository_on_main_and_prod():
     template = load_template(DEPLOY_ROLE)
-    resolve = Evaluator(template, {"GitHubRepository": "example/sentiment"}, {}).resolve
+    resolve = stack_evaluator(template, {"GitHubRepository": "example/sentiment"}, {}).resolve
     (role,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
     (trust,) = resolve(role["Properties"]["AssumeRolePolicyDocument"])["Statement"]
     assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
@@ -515,13 +461,15 @@ def test_moto_deployment_creates_every_resource(aws, shared):
     assert json.loads(stored) == json.loads(lifecycle)
 
     topic = outputs["AlarmTopicArn"]
-    (topic_policy,) = Evaluator(shared, parameters, {"AlarmTopic": topic}).resources("AWS::SNS::TopicPolicy").values()
+    (topic_policy,) = (
+        stack_evaluator(shared, parameters, {"AlarmTopic": topic}).resources("AWS::SNS::TopicPolicy").values()
+    )
     aws["sns"].set_topic_attributes(
         TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(topic_policy["PolicyDocument"])
     )
     (statement,) = json.loads(aws["sns"].get_topic_attributes(TopicArn=topic)["Attributes"]["Policy"])["Statement"]
     assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and statement["Resource"] == topic
-    alarms = Evaluator(shared, parameters, {"AlarmTopic": topic}).resources("AWS::CloudWatch::Alarm")
+    alarms = stack_evaluator(shared, parameters, {"AlarmTopic": topic}).resources("AWS::CloudWatch::Alarm")
     for name, properties in alarms.items():
         aws["cloudwatch"].put_metric_alarm(**cloudformation_alarm_call(name, properties))
     described = aws["cloudwatch"].describe_alarms()["MetricAlarms"]
@@ -605,6 +553,15 @@ def test_shared_lines_are_the_same_on_every_platform():
         assert not [i for i in default if i.name.startswith("Shared stack")], (
             "shared stack lines are not zero by default"
         )
+
+
+def test_dashboard_picture_draws_every_widget(shared, tmp_path):
+    body = dashboard_body(shared)
+    assert len(body["widgets"]) == len(dashboard(shared, GENERATED)["widgets"])
+    assert all("<" not in w["properties"].get("markdown", "") for w in body["widgets"]), "a placeholder widget"
+    png = draw(body, tmp_path / "dashboard.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](../img/shared-dashboard.png)" in PAGE.read_text()
 
 
 # ----------------------------------------------------------------------------------- the workflow
