@@ -389,10 +389,9 @@ def test_lifecycle_policy_keeps_what_a_rollback_needs(shared):
     rules = json.loads(properties["LifecyclePolicy"]["LifecyclePolicyText"])["rules"]
     by_status = {rule["selection"]["tagStatus"]: rule for rule in rules}
     assert by_status["untagged"]["selection"]["countType"] == "sinceImagePushed"
-    keep = by_status["any"]["selection"]
-    assert keep["countType"] == "imageCountMoreThan"
-    # ECR evaluates a tagStatus "any" rule last: it must have the highest priority.
-    assert by_status["any"]["rulePriority"] == max(rule["rulePriority"] for rule in rules)
+    keep = by_status["tagged"]["selection"]
+    # Count tagged images only: the untagged per-architecture manifests of a multi-arch image are not releases.
+    assert keep["countType"] == "imageCountMoreThan" and keep["tagPatternList"] == ["*"]
     deployment = yaml.safe_load((K8S / "deployment.yaml").read_text())
     assert keep["countNumber"] >= deployment["spec"]["revisionHistoryLimit"] + 1, (
         "the lifecycle policy would expire images `kubectl rollout undo` can go back to"
