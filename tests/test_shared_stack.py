@@ -215,10 +215,13 @@ def emitted(handlers) -> dict[str, tuple[str, frozenset[str], dict[str, str]]]:
     import contextlib
     import io
 
+    from aws_lambda_powertools.metrics.provider.base import reset_cold_start_flag_provider
+
     from functions.apigw import LocalLambdaContext, http_api_event
     from functions.telemetry import report_init
 
     module = handlers["powertools"]
+    reset_cold_start_flag_provider()  # a new execution environment, whatever other tests invoked before
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         body, headers = json.dumps({"text": "a fine film"}), {"content-type": "application/json"}
