@@ -1,8 +1,6 @@
-"""The shared stack (infra/shared.yaml) and the deploy role (infra/deploy-role.yaml), offline.
+"""The shared stack (infra/shared.yaml), offline (the deploy role: tests/test_deploy_role.py).
 
-- cfn-lint (with its informational IAM rules) is clean on both templates, and fails on a broken policy;
-- the deploy role's policy is least privilege by cfn-lint's own IAM data: every action exists, ``"*"`` only
-  for actions with no resource-level permission, every ARN of a resource type its actions act on;
+- cfn-lint (with its informational rules) is clean on the template;
 - the dashboard body is JSON whose metrics in the handlers' namespace are the ones the handlers really emit
   (run through Powertools here, EMF parsed from stdout), with the dimension names they emit and the
   dimension values template.yaml and the deployment files give;
@@ -39,7 +37,6 @@ from tests.test_consistency import workflow
 from tests.test_sam_template import offline_aws  # noqa: F401 (a fixture)
 
 SHARED = REPO_ROOT / "infra" / "shared.yaml"
-DEPLOY_ROLE = REPO_ROOT / "infra" / "deploy-role.yaml"
 SAM_TEMPLATE = REPO_ROOT / "template.yaml"
 K8S = REPO_ROOT / "eksctl" / "k8s"
 CFN_LINT = Path(sys.executable).parent / "cfn-lint"
@@ -115,94 +112,10 @@ def lint(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.usefixtures("offline_aws")
-@pytest.mark.parametrize("path", [SHARED, DEPLOY_ROLE], ids=lambda p: p.name)
-def test_cfn_lint_is_clean_with_its_iam_rules(path):
-    result = lint(path)
+def test_cfn_lint_is_clean_on_the_shared_template():
+    result = lint(SHARED)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == ""
-
-
-@pytest.mark.usefixtures("offline_aws")
-def test_cfn_lint_rejects_an_unknown_iam_action(tmp_path):
-    broken = tmp_path / "deploy-role.yaml"
-    broken.write_text(DEPLOY_ROLE.read_text().replace("eks:DescribeCluster", "eks:DescribeClusters"))
-    result = lint(broken)
-    assert result.returncode != 0 and "W3037" in result.stdout, result.stdout
-
-
-# ----------------------------------------------------------------------------------- the deploy role
-
-
-def iam_data() -> dict[str, Any]:
-    """cfn-lint's IAM reference: per service prefix, each action's resource types and each type's ARN formats."""
-    from cfnlint.data import AdditionalSpecs
-    from cfnlint.helpers import load_resource
-
-    return load_resource(AdditionalSpecs, "Policies.json")
-
-
-def policy_statements() -> list[dict[str, Any]]:
-    template = load_template(DEPLOY_ROLE)
-    overrides = {"GitHubRepository": "example/sentiment"}
-    resolve = stack_evaluator(template, overrides, {}).resolve
-    (policy,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"]
-    return resolve(policy["Properties"]["PolicyDocument"])["Statement"]
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def arn_pattern(arn_format: str) -> re.Pattern[str]:
-    """An IAM data ARN format (``arn:${Partition}:ecr:${Region}:${Account}:repository/.*``) as a regex."""
-    pattern = re.sub(r"\$\{[^}]+\}", "[^:]+", arn_format.replace("*", ".*"))
-    return re.compile(pattern.replace("[^:]+", "(?:[^:]+)").replace(".*.*", ".*"))
-
-
-# Grants AWS documents that the IAM reference data has no resource type for: (action, ARN prefix, why).
-DOCUMENTED_EXTRA_RESOURCES = (
-    (
-        "cloudformation:CreateChangeSet",
-        "arn:aws:cloudformation:us-east-1:aws:transform/",
-        "a change set that uses the SAM transform needs it on the transform (AWS::Serverless-2016-10-31)",
-    ),
-)
-
-
-def test_deploy_policy_is_least_privilege_by_the_iam_reference():
-    data = iam_data()
-    problems = []
-    for statement in policy_statements():
-        sid = statement.get("Sid", "?")
-        assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
-        resources = as_list(statement["Resource"])
-        for action in as_list(statement["Action"]):
-            prefix, name = action.split(":")
-            assert "*" not in name, f"{sid}: wildcard action {action}"
-            types = data[prefix]["Actions"][name.lower()].get("Resources", [])
-            if resources == ["*"]:
-                if types:
-                    problems.append(f'{sid}: {action} supports resources {types} but is granted on "*"')
-                continue
-            formats = [f for t in types for f in data[prefix]["Resources"][t.lower()]["ARNFormats"]]
-            for resource in resources:
-                documented = any(action == a and resource.startswith(p) for a, p, _ in DOCUMENTED_EXTRA_RESOURCES)
-                if not documented and not any(arn_pattern(f).fullmatch(resource) for f in formats):
-                    problems.append(f"{sid}: {action} acts on {types}, not on {resource}")
-    assert not problems, "\n".join(problems)
-
-
-def test_deploy_role_trusts_only_this_repository_on_main_and_prod():
-    template = load_template(DEPLOY_ROLE)
-    resolve = stack_evaluator(template, {"GitHubRepository": "example/sentiment"}, {}).resolve
-    (role,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    (trust,) = resolve(role["Properties"]["AssumeRolePolicyDocument"])["Statement"]
-    assert trust["Action"] == "sts:AssumeRoleWithWebIdentity"
-    assert trust["Condition"]["StringEquals"] == {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}
-    subjects = trust["Condition"]["StringLike"]["token.actions.githubusercontent.com:sub"]
-    assert sorted(subjects) == ["repo:example/sentiment:environment:prod", "repo:example/sentiment:ref:refs/heads/main"]
-    deploy_job = next(job for job in workflow()["jobs"].values() if "matrix" in job.get("strategy", {}))
-    assert deploy_job["environment"] == "prod"
 
 
 # ----------------------------------------------------------------------------------- what the handlers emit
@@ -570,8 +483,6 @@ def test_dashboard_picture_draws_every_widget(shared, tmp_path):
 
 
 def test_workflow_pushes_to_the_shared_stacks_repository(shared):
-    env = workflow()["env"]
-    assert env["SHARED_STACK"] == load_template(DEPLOY_ROLE)["Parameters"]["SharedStackName"]["Default"]
     (image_job,) = [job for job in workflow()["jobs"].values() if "outputs" in job and "uri" in job["outputs"]]
     scripts = "\n".join(step.get("run", "") for step in image_job["steps"])
     assert "create-repository" not in scripts
