@@ -250,7 +250,9 @@ def cmd_breakdown(args: argparse.Namespace, resolved: Resolved) -> int:
     console.print(derived)
     for note in cost.notes:
         console.print(text(f"note: {note}"), style="yellow")
-    groups = {"traffic", "general", "network", args.platform} | ({"containers"} if args.platform != "lambda" else set())
+    groups = {"traffic", "general", "network", "shared", args.platform} | (
+        {"containers"} if args.platform != "lambda" else set()
+    )
     print_inputs(console, [r for r in resolved.rows if r.group in groups])
     print_notes(console, resolved)
     return 0

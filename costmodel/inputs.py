@@ -13,6 +13,7 @@ from costmodel.model import (
     LoadBalancerConfig,
     ModelInputs,
     NetworkConfig,
+    SharedStackConfig,
     validate,
 )
 from costmodel.options import DEFAULT, OPTIONS, Option, section_group
@@ -81,6 +82,7 @@ def resolve(args: argparse.Namespace) -> Resolved:
         fargate=FargateConfig(**section("fargate")),
         eks=EksConfig(**section("eks")),
         network=NetworkConfig(**section("network")),
+        shared=SharedStackConfig(**section("shared")),
         **general,
     )
     validate(inputs, pricing)

@@ -48,6 +48,9 @@ Load balancer (Fargate and EKS, `alb_items`; an internet-facing ALB)
 Shared network (`network_items`, the same line on every platform)
     NAT      = gateways × H × $0.045 + NAT GB × $0.045
     egress   = max(0, R × egress bytes / 10^9 − free GB) × $0.09      (free 100 GB only with --free-tier)
+
+Shared stack (`shared_items`, infra/shared.yaml, the same line on every platform)
+    dashboards × $3.00 + alarm metrics × $0.10 + ECR GB × $0.10 a month
 """
 
 from __future__ import annotations
@@ -149,6 +152,15 @@ class NetworkConfig:
 
 
 @dataclass(frozen=True)
+class SharedStackConfig:
+    """The shared stack (infra/shared.yaml), identical on every platform; all zero by default."""
+
+    dashboards: int = 0
+    alarm_metrics: int = 0
+    ecr_gb: float = 0.0
+
+
+@dataclass(frozen=True)
 class ModelInputs:
     """Every input except the daily volume."""
 
@@ -163,6 +175,7 @@ class ModelInputs:
     eks: EksConfig = field(default_factory=EksConfig)
     load_balancer: LoadBalancerConfig = field(default_factory=LoadBalancerConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    shared: SharedStackConfig = field(default_factory=SharedStackConfig)
 
     @property
     def rps_per_task(self) -> float:
@@ -215,6 +228,10 @@ def validate(inputs: ModelInputs, pricing: Pricing) -> None:
     net = inputs.network
     _require(net.nat_gateways >= 0 and net.nat_gb_per_month >= 0, "NAT inputs must not be negative")
     _require(net.egress_bytes_per_request >= 0, "--egress-bytes-per-request must not be negative")
+    shared = inputs.shared
+    _require(
+        min(shared.dashboards, shared.alarm_metrics, shared.ecr_gb) >= 0, "shared stack inputs must not be negative"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- output
@@ -419,6 +436,7 @@ def lambda_cost(daily: int, inputs: ModelInputs, pricing: Pricing) -> PlatformCo
             "requests above it run on demand and can cold-start."
         )
     items.extend(network_items(daily, inputs, pricing))
+    items.extend(shared_items(inputs, pricing))
     derived = {
         "arch": arch,
         "monthly_requests": monthly,
@@ -519,6 +537,25 @@ def network_items(daily: int, inputs: ModelInputs, pricing: Pricing) -> list[Lin
     return items
 
 
+def shared_items(inputs: ModelInputs, pricing: Pricing) -> list[LineItem]:
+    """The shared stack's dashboard, alarms and image storage: the same lines on every platform (empty unless
+    asked for)."""
+    shared = inputs.shared
+    parts = (
+        ("dashboards", shared.dashboards, "cloudwatch.dashboard_month", "dashboards × dashboard-month price"),
+        ("alarm metrics", shared.alarm_metrics, "cloudwatch.alarm_metric_month", "alarm metrics × alarm-metric price"),
+        ("ECR storage", shared.ecr_gb, "ecr.storage_gb_month", "GB × GB-month price"),
+    )
+    items = []
+    for label, quantity, key, formula in parts:
+        if quantity:
+            price = pricing[key]
+            items.append(
+                _item(f"Shared stack: {label}", formula, f"{num(quantity)} × {price.show()}", quantity * price.rate)
+            )
+    return items
+
+
 # ----------------------------------------------------------------------------------------------- Fargate
 
 
@@ -588,6 +625,7 @@ def fargate_cost(daily: int, inputs: ModelInputs, pricing: Pricing) -> PlatformC
         )
     items.extend(alb_items(daily, inputs, pricing))
     items.extend(network_items(daily, inputs, pricing))
+    items.extend(shared_items(inputs, pricing))
     notes = []
     if not inputs.load_balancer.enabled:
         notes.append("No load balancer (--no-load-balancer): tasks are reached some other way.")
@@ -711,6 +749,7 @@ def _eks_cost_on(inst: Instance, daily: int, inputs: ModelInputs, pricing: Prici
     )
     items.extend(alb_items(daily, inputs, pricing))
     items.extend(network_items(daily, inputs, pricing))
+    items.extend(shared_items(inputs, pricing))
     notes = []
     if not inputs.load_balancer.enabled:
         notes.append("No load balancer (--no-load-balancer): pods are reached some other way.")

@@ -22,6 +22,7 @@ from costmodel.model import (
     LoadBalancerConfig,
     ModelInputs,
     NetworkConfig,
+    SharedStackConfig,
 )
 from costmodel.traffic import NAMED_SHAPES, Traffic
 
@@ -134,6 +135,7 @@ GROUPS = {
     "fargate": "ECS Fargate",
     "eks": "EKS",
     "network": "shared network (the same line on every platform)",
+    "shared": "shared stack (infra/shared.yaml; the same line on every platform)",
 }
 
 # Service inputs default to ServiceProfile's fields, which --from-results replaces with measurements.
@@ -291,6 +293,18 @@ OPTIONS: dict[str, tuple[Option, ...]] = {
             non_negative,
             "B",
         ),
+    ),
+    "shared": (
+        Option("shared-dashboards", SharedStackConfig, "dashboards", "CloudWatch dashboards", non_negative_int, "N"),
+        Option(
+            "shared-alarm-metrics",
+            SharedStackConfig,
+            "alarm_metrics",
+            "metrics the alarms read (a metric math alarm counts each)",
+            non_negative_int,
+            "N",
+        ),
+        Option("ecr-gb", SharedStackConfig, "ecr_gb", "image repository storage", non_negative, "GB"),
     ),
 }
 

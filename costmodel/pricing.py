@@ -35,6 +35,8 @@ UNIT_FACTORS: dict[str, float] = {
     "USD per NAT-gateway-hour": 1.0,
     "USD per GB": 1.0,
     "USD per GB-month": 1.0,
+    "USD per dashboard-month": 1.0,
+    "USD per alarm-metric-month": 1.0,
     "fraction off the on-demand price": 1.0,
     "requests per month": 1.0,
     "GB-seconds per month": 1.0,
@@ -78,6 +80,9 @@ REQUIRED_PRICES: dict[str, str] = {
     "network.nat_gateway_gb": "USD per GB",
     "network.data_transfer_out_gb": "USD per GB",
     "network.data_transfer_out_free_gb": "GB per month",
+    "cloudwatch.dashboard_month": "USD per dashboard-month",
+    "cloudwatch.alarm_metric_month": "USD per alarm-metric-month",
+    "ecr.storage_gb_month": "USD per GB-month",
 }
 
 _FRACTION_UNITS = {"fraction off the on-demand price"}

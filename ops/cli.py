@@ -101,6 +101,12 @@ def cmd_endpoints(args: argparse.Namespace, clients: ClientFactory) -> int:
     return 0
 
 
+def cmd_dashboard_url(args: argparse.Namespace, clients: ClientFactory) -> int:
+    """Print the CloudWatch dashboard URL of the shared stack."""
+    print(endpoints.dashboard_url(clients("cloudformation"), args.stack))
+    return 0
+
+
 def cmd_smoke(args: argparse.Namespace, clients: ClientFactory) -> int:
     """Check a deployed endpoint; exit 1 when any check fails."""
     results = smoke.run_smoke(args.url, args.latency_budget_ms, args.timeout)
@@ -244,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     found.add_argument("--service", default=endpoints.DEFAULT_COPILOT_SERVICE, help="Copilot service (default api)")
     found.add_argument("--json", action="store_true", help='JSON {"lambda": url, "ecs": url}')
     found.set_defaults(handler=cmd_endpoints)
+
+    dashboard = commands.add_parser("dashboard-url", help="print the CloudWatch dashboard URL of the shared stack")
+    dashboard.add_argument("--stack", required=True, help="shared stack name (reads output DashboardName)")
+    dashboard.set_defaults(handler=cmd_dashboard_url)
 
     check = commands.add_parser("smoke", help="health, predictions, batch and a bad request against URL")
     check.add_argument("url", help="base URL, e.g. http://127.0.0.1:8080 or the API Gateway stage URL")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from inference.s3_model import error_code
 from ops.errors import OpsError
@@ -27,6 +28,7 @@ SAM_OUTPUT_KEY = "ApiUrl"
 COPILOT_LB_DNS_OUTPUT = "PublicLoadBalancerDNSName"
 COPILOT_SUBDOMAIN_OUTPUT = "EnvironmentSubdomain"
 DEFAULT_COPILOT_SERVICE = "api"
+DASHBOARD_OUTPUT_KEY = "DashboardName"
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,14 @@ def describe_stack(cloudformation: BaseClient, name: str) -> Stack:
 def sam_api_url(cloudformation: BaseClient, stack_name: str) -> str:
     """The SAM stack's ``ApiUrl`` output, without a trailing slash."""
     return describe_stack(cloudformation, stack_name).output(SAM_OUTPUT_KEY).rstrip("/")
+
+
+def dashboard_url(cloudformation: BaseClient, stack_name: str) -> str:
+    """The CloudWatch console URL of the dashboard a stack names in its ``DashboardName`` output
+    (the shared stack, infra/shared.yaml), in the client's region."""
+    name = describe_stack(cloudformation, stack_name).output(DASHBOARD_OUTPUT_KEY)
+    region = cloudformation.meta.region_name
+    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{quote(name)}"
 
 
 def copilot_stack_names(app: str, env: str, service: str) -> tuple[str, str]:
