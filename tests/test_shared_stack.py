@@ -28,7 +28,7 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from inference.settings import REPO_ROOT
+from inference.settings import REPO_ROOT, Settings
 from infra import cfn
 from infra.dashboard_picture import dashboard_body, draw
 from loadtest.capacity import CapacityConfig
@@ -172,12 +172,16 @@ def source_metric_names() -> set[str]:
 
 
 def sam_defaults() -> tuple[str, str]:
-    """(MetricsNamespace default, POWERTOOLS_SERVICE_NAME) of template.yaml: what the deployed function emits."""
+    """(MetricsNamespace default, service name) of template.yaml: what the deployed function emits; the service
+    name is the settings' default unless the template sets POWERTOOLS_SERVICE_NAME."""
     template = load_template(SAM_TEMPLATE)
     (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
-    return template["Parameters"]["MetricsNamespace"]["Default"], variables["POWERTOOLS_SERVICE_NAME"]
+    default_service = Settings.model_fields["powertools_service_name"].default
+    return template["Parameters"]["MetricsNamespace"]["Default"], variables.get(
+        "POWERTOOLS_SERVICE_NAME", default_service
+    )
 
 
 SEARCH = re.compile(r"SEARCH\('\{(?P<schema>[^}]*)\}(?P<terms>[^']*)',")
