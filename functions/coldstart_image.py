@@ -51,7 +51,8 @@ def run_flags(handler: str, port: int) -> list[str]:
     return [
         *docker_run_flags(shape),
         *("-e", f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE={shape.memory_mb}", "-e", "POWERTOOLS_TRACE_DISABLED=true"),
-        *("--read-only", "--tmpfs", "/tmp", "-p", f"127.0.0.1:{port}:8080"),
+        # /tmp is the container's own tmpfs, not the host's.
+        *("--read-only", "--tmpfs", "/tmp", "-p", f"127.0.0.1:{port}:8080"),  # nosec B108
         *("-v", f"{rie_binary()}:/aws-lambda/aws-lambda-rie:ro", "--entrypoint", "/aws-lambda/aws-lambda-rie"),
     ]
 

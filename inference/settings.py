@@ -85,7 +85,8 @@ class Settings(BaseSettings):
 
     model_dir: Path = BUNDLED_MODEL_DIR
     model_uri: str = ""  # checked by ``inference.s3_model.fetch_model`` at start-up, with a message naming it
-    model_cache_dir: Path = Path("/tmp/model-cache")
+    # /tmp is the one writable mount of the images (their root is read-only).
+    model_cache_dir: Path = Path("/tmp/model-cache")  # nosec B108
     max_text_chars: Annotated[int, Field(ge=1, le=1_000_000)] = 20_000
     max_batch_size: Annotated[int, Field(ge=1, le=1024)] = 64
     inference_threads: Annotated[int, Field(ge=1, le=256)] = 1
