@@ -9,6 +9,9 @@ from pathlib import Path
 
 from model_export.data import DEFAULT_DEV_TSV, DEFAULT_TRAIN_TSV
 
+# validate-arm64: the arm64 service image (make images PLATFORM=linux/arm64) and Graviton2's core (no SME).
+ARM64_IMAGE, ARM64_CPU = "sentiment-api:local-arm64", "neoverse-n1"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m model_export", description=__doc__)
@@ -44,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--data", default=str(DEFAULT_DEV_TSV))
     validate.add_argument("--name", default=None, help="model name in the manifest (default: the int8 folder's name)")
     validate.add_argument("--threads", type=int, default=1)
+
+    arm64 = steps.add_parser(
+        "validate-arm64", help="the int8 model in the arm64 image under QEMU against this machine; into manifest.json"
+    )
+    arm64.add_argument("--int8", default="models/minilm-l6-sst2-int8")
+    arm64.add_argument("--data", default=str(DEFAULT_DEV_TSV))
+    arm64.add_argument("--image", default=ARM64_IMAGE, help=f"arm64 serving image (default {ARM64_IMAGE})")
+    arm64.add_argument("--cpu", default=ARM64_CPU, help=f"QEMU_CPU, the emulated core (default {ARM64_CPU}: Graviton2)")
 
     bench = steps.add_parser("bench", help="latency and throughput: PyTorch baseline vs the ONNX models")
     bench.add_argument("--threads", type=int, default=2)
@@ -95,6 +106,20 @@ def main(argv: list[str] | None = None) -> int:
             results = compare(Path(args.fp32), Path(args.int8), Path(args.data), threads=args.threads)
             manifest = write_manifest(Path(args.int8), results, name=args.name)
             print(json.dumps(manifest["validation"], indent=2))
+        elif args.step == "validate-arm64":
+            from model_export.platform_check import PlatformCheckError, check_arm64, meets_bar, record
+
+            try:
+                figures = check_arm64(Path(args.int8), Path(args.data), image=args.image, cpu=args.cpu)
+            except PlatformCheckError as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
+            print(json.dumps(figures, indent=2))
+            print(f"wrote {record(Path(args.int8), figures)}")
+            problems = meets_bar(figures)
+            for problem in problems:
+                print(f"below the bar: {problem}", file=sys.stderr)
+            return 1 if problems else 0
         elif args.step == "bench":
             from model_export.bench import main as bench_main
 
