@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inference.settings import BUNDLED_MODEL_DIR, REPO_ROOT, environment_variable_names
+from inference.settings import BUNDLED_MODEL_DIR, REPO_ROOT, available_cpus, environment_variable_names
 
 LOCAL_TARGETS = ("local-container", "local-lambda", "baseline")
 DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
@@ -344,7 +344,8 @@ def _start_container(options: LocalOptions) -> Target:
         raise
     server = {
         "cpus": float(cpu_count()),
-        "workers": int(applied.get("WEB_CONCURRENCY", "1")),
+        # What the server's settings resolve: WEB_CONCURRENCY where set, else the CPUs it may use.
+        "workers": int(env.get("WEB_CONCURRENCY") or available_cpus()),
         "dockerfile_env": applied,
     }
     return Target("local-container", url, server, False, _model_info(options.model_dir), process)
