@@ -76,7 +76,7 @@ class BatchPredictResponse(BaseModel):
 class Health(BaseModel):
     """Service health: which model is loaded and whether it is ready."""
 
-    status: Literal["ok", "loading", "error"]
+    status: Literal["ok", "loading", "error", "draining"]
     ready: bool
     model_name: str
     model_version: str
@@ -90,9 +90,9 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """Body of every 4xx answer, on every surface."""
+    """Body of every 4xx answer, on every surface (and of the 503 a draining service answers)."""
 
-    error: Literal["invalid_json", "validation_error", "not_found", "method_not_allowed"]
+    error: Literal["invalid_json", "validation_error", "not_found", "method_not_allowed", "overloaded", "shutting_down"]
     detail: list[ErrorDetail]
 
 
