@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from container import metrics
+from container.admission import Admission, Refused, on_refused
 from inference.batcher import MicroBatcher
 from inference.schemas import (
     BatchPredictRequest,
@@ -28,7 +29,12 @@ from inference.schemas import (
 from inference.service import SentimentService, elapsed_ms, load_model, to_responses
 from inference.settings import Settings, get_settings
 
-ERROR_RESPONSES = {400: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
+ERROR_RESPONSES = {
+    400: {"model": ErrorResponse},
+    422: {"model": ErrorResponse},
+    429: {"model": ErrorResponse, "description": "Overloaded: retry after the Retry-After header's seconds"},
+    503: {"model": ErrorResponse, "description": "Shutting down: retry, another instance answers"},
+}
 
 
 class BatchingService:
@@ -37,16 +43,25 @@ class BatchingService:
     def __init__(self, settings: Settings) -> None:
         self.sync = SentimentService(load_model(settings))
         self.batcher = MicroBatcher(self.sync.model, settings.micro_batch_max_size, settings.micro_batch_wait_ms)
+        self.admission = Admission(settings.max_inflight_texts)
         metrics.MODEL_LOAD_SECONDS.set(self.sync.model.info.load_seconds)
 
     async def predict(self, texts: list[str]) -> tuple[list[PredictResponse], float]:
-        """Responses for ``texts`` and the milliseconds they took, queueing included."""
+        """Responses for ``texts`` and the milliseconds they took, queueing included.
+
+        Raises ``admission.Refused`` (429 or 503) without queueing when the worker cannot admit them.
+        """
         started = time.perf_counter()
-        predictions = await self.batcher.predict(texts)
+        with self.admission.admit(len(texts)):
+            predictions = await self.batcher.predict(texts)
         took = elapsed_ms(started)
         for sentiment, count in Tally(p.sentiment for p in predictions).items():
             metrics.PREDICTIONS.labels(sentiment).inc(count)
         return to_responses(texts, predictions, took), took
+
+    def health(self) -> Health:
+        """The model's health; not ready while draining."""
+        return self.admission.health(self.sync.health())
 
 
 async def get_service(request: Request) -> BatchingService:
@@ -72,6 +87,7 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
             yield
             return
         app.state.service = BatchingService(settings)
+        app.state.service.admission.drain_on_sigterm(settings.drain_grace_seconds)
         yield
         app.state.service.batcher.close()
 
@@ -82,6 +98,7 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
         lifespan=lifespan,
     )
     app.add_middleware(metrics.PrometheusMiddleware)
+    app.add_exception_handler(Refused, on_refused)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -105,10 +122,13 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
         responses, took = await service.predict(body.texts)
         return BatchPredictResponse(predictions=responses, processing_time_ms=took)
 
-    @app.get("/health", response_model=Health)
-    async def health(service: ServiceDep) -> Health:
-        """Which model is loaded, and whether the service is ready."""
-        return service.sync.health()
+    @app.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Not ready"}})
+    async def health(service: ServiceDep, response: Response) -> Health:
+        """Which model is loaded, and whether the service is ready (503 while it drains before stopping)."""
+        health = service.health()
+        if not health.ready:
+            response.status_code = 503
+        return health
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

@@ -27,12 +27,22 @@ class Settings:
     inference_threads: int = 1
     micro_batch_max_size: int = 32
     micro_batch_wait_ms: float = 0.0
+    # Texts admitted and not yet answered per worker; beyond it 429 (container/admission.py says how it was chosen).
+    max_inflight_texts: int = 8
+    # Seconds from SIGTERM to exit: admitted requests finish, new ones get 503 (within ECS's and k8s's 30 s).
+    drain_grace_seconds: float = 25.0
     host: str = "127.0.0.1"
     port: int = 8080
     web_concurrency: int = 1
     log_level: str = "INFO"
     powertools_service_name: str = "sentiment-api"
     powertools_metrics_namespace: str = "SentimentService"
+
+    def __post_init__(self) -> None:
+        if self.max_inflight_texts < 1:
+            raise ValueError(f"MAX_INFLIGHT_TEXTS={self.max_inflight_texts}: must be at least 1")
+        if not 0 < self.drain_grace_seconds <= 3600:
+            raise ValueError(f"DRAIN_GRACE_SECONDS={self.drain_grace_seconds:g}: must be above 0 and at most 3600")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
