@@ -38,10 +38,12 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from container import metrics
 from inference.schemas import ErrorDetail, ErrorResponse, Health
 
+PREDICT_PATHS = frozenset({"/predict", "/predict/batch"})
 RETRY_AFTER_S = 1
 # Seconds uvicorn gives open connections after the drain (its timeout_graceful_shutdown).
 SHUTDOWN_AFTER_DRAIN_S = 2
@@ -86,6 +88,31 @@ async def on_refused(request: Request, error: Exception) -> JSONResponse:
     return error.response()
 
 
+class AdmissionMiddleware:
+    """Refuses prediction requests at the door when the worker is full or draining: before the body is read,
+    parsed or validated, the cheapest answer there is. A request that would only partly fit is refused later,
+    by ``Admission.admit``, once its texts are counted."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._routes: dict[str, Any] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in PREDICT_PATHS:
+            service = getattr(scope["app"].state, "service", None)
+            refused = service.admission.refusal_at_door() if service is not None else None
+            if refused is not None:
+                scope["route"] = self._route(scope)  # so the metrics label it with its route, not "unmatched"
+                await refused.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _route(self, scope: Scope) -> Any:
+        if self._routes is None:
+            self._routes = {getattr(route, "path", ""): route for route in scope["app"].router.routes}
+        return self._routes.get(scope["path"])
+
+
 class Admission:
     """Counts the texts in flight in one worker, refuses what goes past the bound, and drains on request.
 
@@ -103,22 +130,37 @@ class Admission:
         self._idle.set()
         self._drain_task: asyncio.Task[None] | None = None
 
+    def _shutting_down(self) -> ShuttingDown:
+        metrics.SHED.labels("shutting_down").inc()
+        return ShuttingDown(
+            "the service is shutting down and admits no new requests; retry, another instance will answer",
+            {"Retry-After": str(RETRY_AFTER_S), "Connection": "close"},
+        )
+
+    def _overloaded(self, count: int | None) -> Overloaded:
+        metrics.SHED.labels("overloaded").inc()
+        adds = "" if count is None else f" and this request adds {count}"
+        return Overloaded(
+            f"{self.texts} texts are in flight{adds}; the limit is {self.limit} per worker (MAX_INFLIGHT_TEXTS): "
+            f"retry after {RETRY_AFTER_S} s",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    def refusal_at_door(self) -> Refused | None:
+        """The refusal for any prediction request, before its body is read: draining, or no room for one text."""
+        if self.draining:
+            return self._shutting_down()
+        if self.texts >= self.limit:
+            return self._overloaded(None)
+        return None
+
     @contextmanager
     def admit(self, count: int) -> Iterator[None]:
         """Hold ``count`` texts in flight for the block; raises ``ShuttingDown`` or ``Overloaded`` instead."""
         if self.draining:
-            metrics.SHED.labels("shutting_down").inc()
-            raise ShuttingDown(
-                "the service is shutting down and admits no new requests; retry, another instance will answer",
-                {"Retry-After": str(RETRY_AFTER_S), "Connection": "close"},
-            )
+            raise self._shutting_down()
         if self.texts and self.texts + count > self.limit:
-            metrics.SHED.labels("overloaded").inc()
-            raise Overloaded(
-                f"{self.texts} texts are in flight and this request adds {count}; the limit is {self.limit} per "
-                f"worker (MAX_INFLIGHT_TEXTS): retry after {RETRY_AFTER_S} s",
-                {"Retry-After": str(RETRY_AFTER_S)},
-            )
+            raise self._overloaded(count)
         self.texts += count
         self.requests += 1
         self._idle.clear()

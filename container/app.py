@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from container import metrics
-from container.admission import Admission, Refused, on_refused
+from container.admission import Admission, AdmissionMiddleware, Refused, on_refused
 from inference.batcher import MicroBatcher
 from inference.schemas import (
     BatchPredictRequest,
@@ -97,7 +97,8 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
         summary="POSITIVE / NEGATIVE sentiment from an int8 ONNX model",
         lifespan=lifespan,
     )
-    app.add_middleware(metrics.PrometheusMiddleware)
+    app.add_middleware(AdmissionMiddleware)
+    app.add_middleware(metrics.PrometheusMiddleware)  # added last: outermost, so it counts the refusals too
     app.add_exception_handler(Refused, on_refused)
 
     @app.exception_handler(RequestValidationError)
