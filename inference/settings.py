@@ -28,7 +28,7 @@ class Settings:
     micro_batch_max_size: int = 32
     micro_batch_wait_ms: float = 0.0
     # Texts admitted and not yet answered per worker; beyond it 429 (container/admission.py says how it was chosen).
-    max_inflight_texts: int = 4
+    max_inflight_texts: int = 8
     # Seconds from SIGTERM to exit: admitted requests finish, new ones get 503 (within ECS's and k8s's 30 s).
     drain_grace_seconds: float = 25.0
     host: str = "127.0.0.1"
