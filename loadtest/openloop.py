@@ -75,10 +75,10 @@ def run_records(binary: str, url: str, bodies: Path, rate: float, seconds: int, 
 
 
 def percentile(values: np.ndarray, q: float) -> float | None:
-    """The ``q``-th percentile (nearest rank at or above), or ``None`` with no values."""
+    """The ``q``-th percentile by nearest rank (the smallest value with q % at or below it); ``None`` if empty."""
     if not len(values):
         return None
-    return round(float(np.percentile(values, q, method="higher")), 3)
+    return round(float(np.percentile(values, q, method="inverted_cdf")), 3)
 
 
 def figures(run: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,9 @@ so "in flight" is a fact the test sets up, not a matter of timing.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -210,3 +212,79 @@ def test_python_m_container_stops_at_once_on_a_bad_bound(tmp_path):
     )
     assert completed.returncode == 1
     assert completed.stderr.strip() == "error: MAX_INFLIGHT_TEXTS=0: must be at least 1"
+
+
+def _synthetic_run(statuses: list[int], latencies: list[float]) -> dict:
+    import numpy as np
+
+    count = len(statuses)
+    return {
+        "offered_rps": 10.0,
+        "connections": 4,
+        "generator_cpu_percent": 1.0,
+        "wrk": {"duration_us": 1_000_000, "errors": {"connect": 0, "read": 1, "write": 0, "status": 0, "timeout": 0}},
+        "status": np.array(statuses),
+        "latency_ms": np.array(latencies, dtype=float),
+        "lateness_ms": np.zeros(count),
+        "sent_ms": np.linspace(0, 999, count),
+    }
+
+
+def test_overload_figures_split_latency_by_answer():
+    from loadtest.openloop import figures
+    from loadtest.overload import verdict
+
+    run = _synthetic_run([200] * 4 + [429] * 4 + [503, 0], [10, 20, 30, 90, 1, 1, 2, 3, 5, 7])
+    step = figures(run)
+    assert (step["admitted"], step["throttled"], step["server_errors"]) == (4, 4, 1)
+    assert (step["admitted_p50_ms"], step["admitted_p99_ms"], step["throttled_p99_ms"]) == (20.0, 90.0, 3.0)
+    assert step["throttled_share"] == 0.4
+    assert step["other_failures"] == 2  # the unlabelled 200 (status 0) and wrk's read error
+    assert verdict(step) == {"admitted_p99_ms": True, "throttled_p99_ms": True, "server_errors": False}
+
+
+def test_soak_growth_is_measured_from_the_end_of_the_warm_up():
+    from loadtest.soak import growth
+
+    samples = [(float(at), 100 * 2**20 if at <= 60 else 108 * 2**20) for at in range(0, 600, 2)]
+    memory = growth(samples, warm_up_s=60)
+    assert (memory["after_warm_up_mb"], memory["at_end_mb"], memory["growth"]) == (100.0, 108.0, 0.08)
+    assert memory["within_goal"] is True
+    assert growth([(float(at), (100 + at) * 2**20) for at in range(0, 600, 2)], 60)["within_goal"] is False
+
+
+def test_loadtest_cli_refuses_bad_factors_and_shares(capsys):
+    from loadtest.__main__ import main
+
+    for argv in (
+        ["overload", "--target", "local-container", "--out", "x", "--factors", "1,-2"],
+        ["soak", "--target", "local-container", "--out", "x", "--share", "1.5"],
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            main(argv)
+        assert stopped.value.code == 2
+    assert "every factor must be above zero" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)")
+def test_overload_and_soak_commands_run_against_local_container(tiny_model_dir, tmp_path):
+    from loadtest.__main__ import main
+
+    overload_out, soak_out = tmp_path / "overload", tmp_path / "soak"
+    common = ["--target", "local-container", "--model", str(tiny_model_dir), "--knee-rps", "20"]
+    assert main(["overload", *common, "--out", str(overload_out), "--factors", "1,4", "--step-duration", "2s"]) == 0
+    summary = json.loads((overload_out / "overload.json").read_text())
+    assert [step["factor"] for step in summary["steps"]] == [1.0, 4.0]
+    for step in summary["steps"]:
+        assert step["answers"] == step["admitted"] + step["throttled"] + step["server_errors"] + (
+            step["other_failures"] - sum(step["socket_errors"][key] for key in ("connect", "read", "write", "timeout"))
+        )
+        assert step["server_rss_before_mb"] > 0 and step["server_rss_after_mb"] > 0
+    assert (overload_out / "overload.png").stat().st_size > 0
+    argv = ["soak", *common, "--out", str(soak_out), "--duration", "6s", "--segment", "3s", "--warm-up", "2s"]
+    assert main(argv) == 0
+    soak = json.loads((soak_out / "soak.json").read_text())
+    assert len(soak["segments"]) == 2
+    assert soak["requests"] == sum(segment["answers"] for segment in soak["segments"]) > 0
+    assert soak["rss"]["after_warm_up_mb"] > 0
+    assert (soak_out / "soak.png").stat().st_size > 0
