@@ -188,12 +188,12 @@ def print_result(summary: dict[str, Any], console=None) -> None:
     console.print(
         f"soak: {summary['requests']} requests at {summary['offered_rps']:.1f} RPS for {summary['duration_s']:g} s: "
         f"failures {summary['failures']} ({summary['failure_kinds']}) "
-        f"[{'met' if summary['goals_met']['failures'] else 'NOT met'}: 0]"
+        f"(goal 0: {'met' if summary['goals_met']['failures'] else 'NOT met'})"
     )
     growth_text = "-" if share is None else f"{100 * share:+.1f} %"
     console.print(
         f"RSS after warm-up {memory['after_warm_up_mb']} MB, at end {memory['at_end_mb']} MB, peak {memory['peak_mb']} "
-        f"MB: growth {growth_text} [{'met' if summary['goals_met']['rss_growth'] else 'NOT met'}: <= 10 %]"
+        f"MB: growth {growth_text} (goal <= 10 %: {'met' if summary['goals_met']['rss_growth'] else 'NOT met'})"
     )
 
 
