@@ -90,9 +90,15 @@ def run_overload(config: OverloadConfig, console=None) -> dict[str, Any]:
             time.sleep(config.cool_down_s)
             rss_before = server_rss_bytes(target)
             load_before = os.getloadavg()[0]
+            cpu_before, wall_before = target.server_cpu_seconds(), time.monotonic()
             with console.status(f"offering {factor:g}x the knee: {rate:.1f} RPS for {config.step_s} s"):
                 run = run_records(binary, target.url, bodies, rate, config.step_s, records)
+            cpu_after, wall = target.server_cpu_seconds(), time.monotonic() - wall_before
             step = {"factor": factor, **figures(run)}
+            # CPU the server's processes got (100 % = one core): low under load means other processes took it.
+            step["server_cpu_percent"] = (
+                round(100 * (cpu_after - cpu_before) / wall, 1) if cpu_before is not None and cpu_after else None
+            )
             step["server_rss_before_mb"] = _mb(rss_before)
             step["server_rss_after_mb"] = _mb(server_rss_bytes(target))
             step["load_average_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
@@ -148,7 +154,8 @@ def _step_line(step: dict[str, Any]) -> str:
         f"p99 {ms(step['admitted_p99_ms'])} ms  429 {100 * step['throttled_share']:5.1f} % "
         f"(p99 {ms(step['throttled_p99_ms'])} ms)  5xx {step['server_errors']}  other failures "
         f"{step['other_failures']}  RSS {step['server_rss_before_mb']} -> {step['server_rss_after_mb']} MB  "
-        f"late p99 {ms(step['send_lateness_p99_ms'])} ms"
+        f"late p99 {ms(step['send_lateness_p99_ms'])} ms  server CPU {step['server_cpu_percent']} %  "
+        f"load {step['load_average_1m'][1]}"
     )
 
 
