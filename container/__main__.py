@@ -2,23 +2,33 @@
 
 The settings are checked and the model folder is verified before the server starts, so a bad setting or a
 missing or broken model stops start-up at once with one line naming the variable (or file) and the reason.
+
+On SIGTERM each worker drains (``container/admission.py``), then uvicorn shuts down; uvicorn then raises the
+signal again for the handler that was there before it, which here ends the process with status 0.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 
 import uvicorn
 
+from container.admission import SHUTDOWN_AFTER_DRAIN_S
 from inference.manifest import ModelLoadError, verify_model_dir
 from inference.service import resolve_model_dir
 from inference.settings import SettingsError, get_settings
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # a stop asked for, and done: before uvicorn starts, or once it has drained and shut down
+
+
 def main() -> int:
     """Check the settings and verify the model, then run uvicorn."""
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         settings = get_settings()
         model_dir = resolve_model_dir(settings)
@@ -37,6 +47,7 @@ def main() -> int:
         workers=settings.web_concurrency,
         log_level=settings.log_level.lower(),
         access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_AFTER_DRAIN_S,
         loop="uvloop",
         http="httptools",
     )

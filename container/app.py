@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from container import metrics
+from container.admission import Admission, AdmissionMiddleware, Refused, on_refused
 from container.body_limit import BodyLimitMiddleware
 from inference.batcher import MicroBatcher
 from inference.schemas import (
@@ -60,6 +61,7 @@ def error_responses(models: RequestModels, model: type[BaseModel]) -> dict[int |
             "description": "Overloaded: retry after the seconds in `Retry-After` (`overloaded`).",
             "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
         },
+        503: {"model": ErrorResponse, "description": "Shutting down: retry elsewhere (`shutting_down`)."},
     }
 
 
@@ -74,16 +76,25 @@ class BatchingService:
     def __init__(self, settings: Settings) -> None:
         self.sync = SentimentService(load_model(settings))
         self.batcher = MicroBatcher(self.sync.model, settings.micro_batch_max_size, settings.micro_batch_wait_ms)
+        self.admission = Admission(settings.max_inflight_texts)
         metrics.MODEL_LOAD_SECONDS.set(self.sync.model.info.load_seconds)
 
     async def predict(self, texts: list[str]) -> tuple[list[PredictResponse], float]:
-        """Responses for ``texts`` and the milliseconds they took, queueing included."""
+        """Responses for ``texts`` and the milliseconds they took, queueing included.
+
+        Raises ``admission.Refused`` (429 or 503) without queueing when the worker cannot admit them.
+        """
         started = time.perf_counter()
-        predictions = await self.batcher.predict(texts)
+        with self.admission.admit(len(texts)):
+            predictions = await self.batcher.predict(texts)
         took = elapsed_ms(started)
         for sentiment, count in Tally(p.sentiment for p in predictions).items():
             metrics.PREDICTIONS.labels(sentiment).inc(count)
         return to_responses(texts, predictions, took), took
+
+    def health(self) -> Health:
+        """The model's health; not ready while draining."""
+        return self.admission.health(self.sync.health())
 
 
 async def get_service(request: Request) -> BatchingService:
@@ -112,6 +123,7 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
             yield
             return
         app.state.service = BatchingService(settings)
+        app.state.service.admission.drain_on_sigterm(settings.drain_grace_seconds)
         yield
         app.state.service.batcher.close()
 
@@ -124,7 +136,9 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
     )
     body_limits = {("POST", "/predict"): PredictBody, ("POST", "/predict/batch"): BatchBody}
     app.add_middleware(BodyLimitMiddleware, limits={key: models.max_body_bytes(m) for key, m in body_limits.items()})
-    app.add_middleware(metrics.PrometheusMiddleware)
+    app.add_middleware(AdmissionMiddleware)  # outside the body limit: a full worker refuses before any body is read
+    app.add_middleware(metrics.PrometheusMiddleware)  # added last: outermost, so it counts the refusals too
+    app.add_exception_handler(Refused, on_refused)
 
     @app.exception_handler(RequestError)
     async def on_request_error(request: Request, error: RequestError) -> JSONResponse:
@@ -164,10 +178,13 @@ def create_app(settings: Settings | None = None, service: BatchingService | None
         responses, took = await service.predict(body.texts)
         return BatchPredictResponse(predictions=responses, processing_time_ms=took)
 
-    @app.get("/health", response_model=Health)
-    async def health(service: ServiceDep) -> Health:
-        """Which model is loaded, and whether the service is ready."""
-        return service.sync.health()
+    @app.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Not ready"}})
+    async def health(service: ServiceDep, response: Response) -> Health:
+        """Which model is loaded, and whether the service is ready (503 while it drains before stopping)."""
+        health = service.health()
+        if not health.ready:
+            response.status_code = 503
+        return health
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by route and status, latency, predictions by label, model load time.
+"""Prometheus metrics: requests by route and status, latency, predictions by label, model load time, and
+admission control (requests shed, texts in flight).
 
 With several worker processes, metrics go through prometheus_client's multiprocess mode
 (``PROMETHEUS_MULTIPROC_DIR``, set by ``python -m container``), so one scrape sees every worker.
@@ -21,6 +22,14 @@ LATENCY = Histogram(
 )
 PREDICTIONS = Counter("predictions_total", "Predictions by label", ["sentiment"])
 MODEL_LOAD_SECONDS = Gauge("model_load_seconds", "Seconds taken to verify and load the model", multiprocess_mode="max")
+SHED = Counter(
+    "requests_shed_total",
+    "Prediction requests refused before the model: overloaded (429) or shutting_down (503)",
+    ["reason"],
+)
+INFLIGHT_TEXTS = Gauge(
+    "inflight_texts", "Texts admitted and not yet answered (summed over live workers)", multiprocess_mode="livesum"
+)
 
 
 def render() -> tuple[bytes, str]:

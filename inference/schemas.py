@@ -132,7 +132,7 @@ class BatchPredictResponse(BaseModel):
 class Health(BaseModel):
     """Service health: which model is loaded and whether it is ready."""
 
-    status: Literal["ok", "loading", "error"]
+    status: Literal["ok", "loading", "error", "draining"]
     ready: bool
     model_name: str
     model_version: str
@@ -153,11 +153,12 @@ ErrorKind = Literal[
     "payload_too_large",
     "unsupported_media_type",
     "overloaded",
+    "shutting_down",
 ]
 
 
 class ErrorResponse(BaseModel):
-    """Body of every 4xx answer, on every surface."""
+    """Body of every 4xx answer, on every surface (and of the 503 a draining service answers)."""
 
     error: ErrorKind
     detail: list[ErrorDetail]

@@ -1,4 +1,5 @@
-"""``python -m loadtest run | capacity | report``: load tests, capacity probes and the comparison report.
+"""``python -m loadtest run | capacity | overload | soak | profile | report``: load tests, capacity probes,
+overload and soak runs, and the comparison report.
 
 Targets: a base URL (``http://...``, e.g. from ``python -m ops endpoints ... --json``), or a local target the
 command starts and stops on 127.0.0.1: ``local-container``, ``local-lambda`` (local emulation, not AWS
@@ -34,6 +35,19 @@ def _bounded(kind: type, accepts, bound: str):
 _positive_int = _bounded(int, lambda value: value >= 1, "must be at least 1")
 _positive_float = _bounded(float, lambda value: value > 0, "must be above zero")
 _non_negative_float = _bounded(float, lambda value: value >= 0, "must not be negative")
+
+
+def _factors(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give multiples of the knee, e.g. 1,2,4") from None
+    if not values or any(not value > 0 for value in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every factor must be above zero")
+    return values
+
+
+_share = _bounded(float, lambda value: 0 < value <= 1, "must be above 0 and at most 1")
 
 
 def _duration(text: str) -> float:
@@ -126,6 +140,22 @@ def _parser() -> argparse.ArgumentParser:
         default="reviews",
         help="reviews: the whole pool (4 to 352 words); sentences: its reviews of at most 40 words",
     )
+
+    overload = commands.add_parser("overload", help="1x, 2x and 4x the knee: admitted vs 429 latency (open loop)")
+    _add_target_options(overload)
+    overload.add_argument("--knee-rps", type=_positive_float, default=None, help="the knee (default: measure it first)")
+    overload.add_argument("--factors", type=_factors, default=(1.0, 2.0, 4.0), help="multiples of the knee, e.g. 1,2,4")
+    overload.add_argument("--step-duration", type=_duration, default=20.0, help="length of each step")
+    overload.add_argument("--texts", choices=("reviews", "sentences"), default="sentences", help="as capacity's")
+
+    soak = commands.add_parser("soak", help="a long steady load at 80%% of the knee: failures and RSS growth")
+    _add_target_options(soak)
+    soak.add_argument("--duration", type=_duration, default=600.0, help="e.g. 10m")
+    soak.add_argument("--knee-rps", type=_positive_float, default=None, help="the knee (default: measure it first)")
+    soak.add_argument("--share", type=_share, default=0.8, help="share of the knee to offer (default 0.8)")
+    soak.add_argument("--segment", type=_duration, default=30.0, help="latency and failures are counted per segment")
+    soak.add_argument("--warm-up", type=_duration, default=60.0, help="RSS growth is measured from its end")
+    soak.add_argument("--texts", choices=("reviews", "sentences"), default="sentences", help="text set (as capacity)")
 
     profile = commands.add_parser("profile", help="where a request's server CPU time goes (py-spy under wrk load)")
     _add_target_options(profile)
@@ -277,6 +307,46 @@ def _capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _overload(args: argparse.Namespace) -> int:
+    from loadtest.overload import OverloadConfig, print_table, run_overload
+
+    config = OverloadConfig(
+        target=resolve_target(args.target, args.endpoints),
+        out_dir=args.out,
+        knee_rps=args.knee_rps,
+        factors=args.factors,
+        step_s=max(1, round(args.step_duration)),
+        texts=args.texts,
+        label=args.label,
+        local=_local_options(args, 60.0),
+    )
+    summary = run_overload(config)
+    print_table(summary)
+    print(f"wrote {args.out / 'overload.json'} and {args.out / 'overload.png'}")
+    return 0
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from loadtest.soak import SoakConfig, print_result, run_soak
+
+    config = SoakConfig(
+        target=resolve_target(args.target, args.endpoints),
+        out_dir=args.out,
+        duration_s=args.duration,
+        share_of_knee=args.share,
+        knee_rps=args.knee_rps,
+        segment_s=max(1, round(args.segment)),
+        warm_up_s=args.warm_up,
+        texts=args.texts,
+        label=args.label,
+        local=_local_options(args, 60.0),
+    )
+    summary = run_soak(config)
+    print_result(summary)
+    print(f"wrote {args.out / 'soak.json'} and {args.out / 'soak.png'}")
+    return 0
+
+
 def _profile(args: argparse.Namespace) -> int:
     from loadtest.profile import ProfileConfig, profile
 
@@ -316,7 +386,14 @@ def main(argv: list[str] | None = None) -> int:
     from loadtest.summary import SummaryError
     from loadtest.targets import TargetError
 
-    handlers = {"run": _run, "capacity": _capacity, "profile": _profile, "report": _report}
+    handlers = {
+        "run": _run,
+        "capacity": _capacity,
+        "overload": _overload,
+        "soak": _soak,
+        "profile": _profile,
+        "report": _report,
+    }
     try:
         return handlers[args.command](args)
     except (TargetError, RunError, CapacityError, SummaryError, ValueError, OSError) as error:
