@@ -79,7 +79,15 @@ class GatedCountingModel:
         return queued_predict
 
 
-def test_concurrent_requests_are_batched_correctly(client, monkeypatch):
+@pytest.fixture
+def roomy_client(bundled_model_dir):
+    """The app with room for 40 texts in flight (admission control would shed past its default of 8)."""
+    with TestClient(create_app(Settings(model_dir=bundled_model_dir, max_inflight_texts=40))) as test_client:
+        yield test_client
+
+
+def test_concurrent_requests_are_batched_correctly(roomy_client, monkeypatch):
+    client = roomy_client
     batcher = client.app.state.service.batcher
     texts = [f"{POSITIVE} ({i})" if i % 2 == 0 else f"{NEGATIVE} ({i})" for i in range(40)]
     model = GatedCountingModel(batcher.model, texts)
