@@ -7,6 +7,8 @@ server on the host, such as moto), and is removed when its test ends.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
 import socket
 import subprocess
@@ -25,12 +27,25 @@ IMAGES_SCRIPT = REPO_ROOT / "scripts" / "images.sh"
 RIE_DIR = "samcli/local/rapid"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 
+HOST_ARCH = {"aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "amd64")
+# The platform `make test-images PLATFORM=...` built for (default: the host's); another one runs under QEMU
+# with Graviton2's core (QEMU's default core advertises SME, which Graviton has not).
+IMAGE_PLATFORM = os.environ.get("IMAGE_PLATFORM") or f"linux/{HOST_ARCH}"
+IMAGE_ARCH = IMAGE_PLATFORM.removeprefix("linux/")
+EMULATED = IMAGE_ARCH != HOST_ARCH
+EMULATED_CPU = "neoverse-n1"
+
 
 def image_tag(variable: str) -> str:
-    """The tag ``scripts/images.sh`` gives an image on the host's architecture (``CONTAINER_TAG``, ``LAMBDA_TAG``)."""
+    """The tag ``scripts/images.sh`` gives an image (``CONTAINER_TAG``, ``LAMBDA_TAG``) for IMAGE_PLATFORM."""
     found = re.search(rf"^{variable}=(\S+?)\$SUFFIX$", IMAGES_SCRIPT.read_text(), flags=re.MULTILINE)
     assert found, f"{IMAGES_SCRIPT} sets no {variable}"
-    return found.group(1)
+    return found.group(1) + (f"-{IMAGE_ARCH}" if EMULATED else "")
+
+
+def platform_flags() -> list[str]:
+    """``docker run`` flags for IMAGE_PLATFORM: none on the host's, the platform and the CPU under QEMU."""
+    return ["--platform", IMAGE_PLATFORM, "-e", f"QEMU_CPU={EMULATED_CPU}"] if EMULATED else []
 
 
 def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -60,8 +75,8 @@ def free_port() -> int:
 
 
 def rie_binary() -> Path:
-    """AWS's Runtime Interface Emulator for the host's architecture, from the SAM CLI wheel in .venv-sam."""
-    machine = {"aarch64": "arm64"}.get(subprocess.check_output(["uname", "-m"], text=True).strip(), "x86_64")
+    """AWS's Runtime Interface Emulator for IMAGE_PLATFORM (it runs inside the container), from .venv-sam."""
+    machine = {"amd64": "x86_64"}.get(IMAGE_ARCH, IMAGE_ARCH)
     found = sorted(REPO_ROOT.glob(f".venv-sam/lib/python3*/site-packages/{RIE_DIR}/aws-lambda-rie-{machine}"))
     assert found, "the RIE comes with aws-sam-cli in .venv-sam: run make .venv-sam/bin/sam"
     return found[0]
@@ -94,7 +109,7 @@ def running(image: str, *flags: str, command: tuple[str, ...] = (), port: int | 
     if "--network" not in flags:
         host_port = free_port()
         publish = ["-p", f"127.0.0.1:{host_port}:8080"]
-    started = docker("run", "-d", "--name", name, *publish, *flags, image, *command)
+    started = docker("run", "-d", "--name", name, *publish, *platform_flags(), *flags, image, *command)
     try:
         yield Container(started.stdout.strip(), f"http://127.0.0.1:{host_port}")
     finally:
@@ -133,7 +148,7 @@ def broken_image(base: str, tag: str) -> str:
     user = docker("image", "inspect", "--format", "{{.Config.User}}", base).stdout.strip() or "root"
     dockerfile = f"FROM {base}\nUSER root\nRUN truncate -s 100 /opt/ml/model/model.onnx\nUSER {user}\n"
     done = subprocess.run(
-        ["docker", "build", "-q", "-t", tag, "-"],
+        ["docker", "build", "-q", "--platform", IMAGE_PLATFORM, "-t", tag, "-"],
         input=dockerfile,
         capture_output=True,
         text=True,

@@ -24,6 +24,9 @@ from functions.apigw import LocalLambdaContext
 from loadtest.shapes import docker_run_flags, lambda_shape
 from tests.conftest import HANDLER_MODULES
 from tests.docker_support import (
+    EMULATED,
+    IMAGE_ARCH,
+    IMAGE_PLATFORM,
     INVOKE_PATH,
     REPO_ROOT,
     Container,
@@ -68,7 +71,8 @@ def rie_flags() -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module", params=sorted(HANDLER_MODULES))
+# Under emulation (another PLATFORM), one entry point is enough.
+@pytest.fixture(scope="module", params=["powertools"] if EMULATED else sorted(HANDLER_MODULES))
 def environment(request, image: str) -> Iterator[tuple[str, Container]]:
     """One execution environment of the image for one entry point, answering the Invoke API."""
     handler = f"{HANDLER_MODULES[request.param]}.lambda_handler"
@@ -95,6 +99,7 @@ def comparable(response: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
     return response["statusCode"], body, headers
 
 
+@pytest.mark.emulated
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_image_answers_the_contract_as_the_handler_does(
@@ -176,3 +181,45 @@ def test_sam_local_invoke_answers_every_event(
     assert response["statusCode"] == expected_status(event_file, handlers), response
     # The cold environment's init, as the handler measured and logged it.
     assert re.search(r'"init_ms":\s*[0-9.]+', done.stderr), done.stderr[-2000:]
+
+
+@pytest.mark.emulated
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+@pytest.mark.skipif(not EMULATED, reason="for another PLATFORM only: make test-images PLATFORM=linux/arm64")
+def test_sam_local_invoke_with_the_templates_own_architecture(
+    tmp_path: Path, handlers: dict[str, ModuleType], image: str
+) -> None:
+    """``sam build`` and ``sam local invoke`` of template.yaml as it is (Architecture arm64) under QEMU.
+
+    The one change is the Dockerfile's BASE_IMAGE build argument, set to the arm64 base `make images` used
+    (a stand-in has the official name only on the host's architecture)."""
+    import yaml
+
+    from tests.test_sam_template import _CloudFormationLoader
+
+    template = yaml.load((REPO_ROOT / "template.yaml").read_text(), Loader=_CloudFormationLoader)
+    assert template["Parameters"]["Architecture"]["Default"] == IMAGE_ARCH, "the template's default is another arch"
+    official = re.search(r"^ARG BASE_IMAGE=(\S+)", (REPO_ROOT / "functions" / "Dockerfile").read_text(), re.MULTILINE)
+    assert official, "functions/Dockerfile names no BASE_IMAGE"
+    build_args = f"      DockerBuildArgs:\n        BASE_IMAGE: {official.group(1)}-{IMAGE_ARCH}\n"
+    derived = (
+        (REPO_ROOT / "template.yaml")
+        .read_text()
+        .replace("      DockerContext: .\n", f"      DockerContext: {REPO_ROOT}\n{build_args}")
+    )
+    assert derived != (REPO_ROOT / "template.yaml").read_text()
+    (tmp_path / "template.yaml").write_text(derived)
+    build_dir = tmp_path / "build"
+    built = subprocess.run(
+        [str(SAM), "build", "--template", str(tmp_path / "template.yaml"), "--build-dir", str(build_dir)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800, check=False, env=sam_environment(),
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    event_file = REPO_ROOT / "events" / "predict.json"
+    command = [str(SAM), "local", "invoke", "--template", str(build_dir / "template.yaml"), "--event", str(event_file)]
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
+                          env={**sam_environment(), "QEMU_CPU": "neoverse-n1"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    response = json.loads(done.stdout.strip().splitlines()[-1])
+    assert response["statusCode"] == expected_status(event_file, handlers) == 200, response
+    assert json.loads(response["body"])["sentiment"] == "POSITIVE", IMAGE_PLATFORM
