@@ -63,8 +63,9 @@ images: $(SAM)
 
 # The image tests (pytest marker `images`) on the images `make images` just built; IMAGES_BUILT=1 tests the
 # images already tagged sentiment-api:local and sentiment-api-lambda:local (CI: the pushed candidate).
+# With PLATFORM (another architecture, under QEMU: scripts/qemu-arm64-binfmt.sh), the `emulated` subset.
 test-images: $(VENV)/.all-installed $(SAM) $(if $(IMAGES_BUILT),,images)
-	$(VENV)/bin/pytest -q -m images
+	IMAGE_PLATFORM=$(PLATFORM) $(VENV)/bin/pytest -q -m "$(if $(PLATFORM),images and emulated,images)"
 
 # The runtime lock of both images (requirements/*.lock, hashes): scripts/lock.sh.
 lock: $(VENV)/.all-installed
