@@ -1,6 +1,7 @@
 """`python -m costmodel <command>`: a thin argparse layer over the pure model.
 
-Commands: compare, crossover, breakdown, plot, recommend (in `costmodel.commands`). Every model input is
+Commands: compare, crossover, breakdown, plot, recommend (in `costmodel.commands`), simulate
+(`costmodel.simulate.cli`). Every model input is
 a flag shared by all of them, built from the table in `costmodel.options`; flags left out take the
 dataclass default, or the value `--from-results DIR` measured (`costmodel.inputs`). Bad arguments end
 with one line on stderr and exit status 2.
@@ -18,6 +19,7 @@ from costmodel.inputs import resolve
 from costmodel.model import PLATFORMS, ModelError
 from costmodel.options import add_model_options, positive, volume, volume_list
 from costmodel.pricing import PricingError
+from costmodel.simulate.cli import SIMULATE_ERRORS, add_simulate_parser, model_args
 from costmodel.traffic import TrafficError
 
 __all__ = ["build_parser", "main", "volume"]
@@ -89,6 +91,8 @@ def build_parser() -> Parser:
     )
     _output_options(p)
     add_model_options(p)
+
+    add_simulate_parser(sub, DEFAULT_P99_SLO_MS)
     return parser
 
 
@@ -112,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        resolved = resolve(args)
+        resolved = resolve(model_args(args))
         return COMMANDS[args.command](args, resolved)
-    except (CliError, ModelError, PricingError, TrafficError) as error:
+    except (CliError, ModelError, PricingError, TrafficError, *SIMULATE_ERRORS) as error:
         print(f"costmodel {args.command}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `| head`

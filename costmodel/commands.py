@@ -20,6 +20,7 @@ from costmodel.render import (
     service_rows,
     text,
 )
+from costmodel.simulate.cli import cmd_simulate
 
 
 class CliError(Exception):
@@ -355,6 +356,7 @@ def cmd_recommend(args: argparse.Namespace, resolved: Resolved) -> int:
 
 
 COMMANDS = {
+    "simulate": cmd_simulate,
     "compare": cmd_compare,
     "crossover": cmd_crossover,
     "breakdown": cmd_breakdown,

@@ -1,0 +1,206 @@
+"""Lambda, request by request (event mode) or second by second (fluid mode).
+
+An execution environment serves one request at a time. A request first passes the HTTP API's stage
+throttle (a token bucket: rate limit, burst limit from template.yaml), else 429. Then it takes an idle
+environment (the most recently used: Lambda keeps reusing warm ones, so the surplus ages out after the
+idle lifetime), else a new one starts (a cold start: measured init + service) if the concurrency limit
+(reserved concurrency, else the account quota) and the scaling rate (a token bucket of 1,000 new
+environments refilled at 100/s) allow, else a 429 throttle. Provisioned environments are always warm.
+
+Fluid mode (per second): n accepted requests offer a = n × E[S] concurrent executions (Little's law);
+the environments a second needs are the most any arrival sees, Poisson(a) + itself at the 1 − 1/(n+1)
+quantile (PASTA); warm environments are those any second in the last idle lifetime needed (LIFO reuse);
+the shortfall starts cold, within the scaling tokens. Throttles at the concurrency limit follow Erlang's
+loss formula B(limit, a), exact for Poisson arrivals whatever the service time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from costmodel.simulate.result import Latencies, PlatformRun
+from costmodel.simulate.service_times import ServiceTimes
+
+FLUID_SAMPLES = 8  # latency samples drawn per second and kind in fluid mode
+
+
+@dataclass(frozen=True)
+class LambdaSim:
+    memory_mb: int
+    concurrency_limit: int
+    provisioned: int
+    idle_lifetime_s: float
+    scaling_burst: float
+    scaling_refill: float
+    api_rate: float | None  # None: no HTTP API in front (function URL)
+    api_burst: float
+
+
+def erlang_b(servers: int, load: float) -> float:
+    """Erlang's loss formula B(c, a), by the stable recursion."""
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = load * b / (k + load * b)
+    return b
+
+
+def simulate_events(
+    times: np.ndarray, seconds: int, cfg: LambdaSim, svc: ServiceTimes, rng: np.random.Generator
+) -> tuple[PlatformRun, dict]:
+    """Every request in order; returns the run and the billing quantities."""
+    n = times.size
+    service = svc.lambda_warm.sample(rng, n)
+    cold_init = svc.cold_sample(rng, n)
+    latency = np.full(n, np.nan)
+    served = np.zeros(seconds, dtype=np.int64)
+    peak = np.zeros(seconds, dtype=np.int64)
+    busy: list[float] = []  # free times of busy on-demand environments
+    busy_pc: list[float] = []
+    idle: deque[float] = deque()  # free times of idle on-demand environments, newest on the right
+    idle_pc = cfg.provisioned
+    api_tokens, api_last = cfg.api_burst, 0.0
+    scale_tokens, scale_last = cfg.scaling_burst, 0.0
+    cold = throttled = api_throttled = 0
+    billed_ms = init_ms = 0.0
+    life = cfg.idle_lifetime_s
+    for i in range(n):
+        a = float(times[i])
+        while busy and busy[0] <= a:
+            idle.append(heapq.heappop(busy))
+        while busy_pc and busy_pc[0] <= a:
+            heapq.heappop(busy_pc)
+            idle_pc += 1
+        while idle and idle[0] < a - life:
+            idle.popleft()
+        if cfg.api_rate is not None:
+            api_tokens = min(cfg.api_burst, api_tokens + (a - api_last) * cfg.api_rate)
+            api_last = a
+            if api_tokens < 1:
+                api_throttled += 1
+                continue
+            api_tokens -= 1
+        s = float(service[i])
+        if idle_pc:
+            idle_pc -= 1
+            heapq.heappush(busy_pc, a + s)
+            latency[i] = s
+        elif idle:
+            idle.pop()
+            heapq.heappush(busy, a + s)
+            latency[i] = s
+        else:
+            scale_tokens = min(cfg.scaling_burst, scale_tokens + (a - scale_last) * cfg.scaling_refill)
+            scale_last = a
+            if len(busy) + len(busy_pc) >= cfg.concurrency_limit or scale_tokens < 1:
+                throttled += 1
+                continue
+            scale_tokens -= 1
+            cold += 1
+            init = float(cold_init[i])
+            init_ms += math.ceil(init * 1000)
+            heapq.heappush(busy, a + init + s)
+            latency[i] = init + s
+        billed_ms += math.ceil(s * 1000)
+        sec = min(int(a), seconds - 1)
+        served[sec] += 1
+        conc = len(busy) + len(busy_pc)
+        if conc > peak[sec]:
+            peak[sec] = conc
+    ok = ~np.isnan(latency)
+    lat = Latencies(latency[ok], np.ones(int(ok.sum())), np.minimum(times[ok].astype(np.int64), seconds - 1))
+    offered = np.bincount(np.minimum(times.astype(np.int64), seconds - 1), minlength=seconds)
+    run = PlatformRun(
+        "lambda", "event", offered, served, peak, lat, cold_starts=cold, throttled=throttled + api_throttled
+    )
+    return run, {
+        "invocations": int(ok.sum()),
+        "billed_ms": billed_ms,
+        "init_ms": init_ms,
+        "api_requests": n - api_throttled,
+    }
+
+
+def simulate_fluid(
+    counts: np.ndarray, cfg: LambdaSim, svc: ServiceTimes, rng: np.random.Generator
+) -> tuple[PlatformRun, dict]:
+    """Second by second with expected values; see the module docstring."""
+    seconds = counts.size
+    mean_s = svc.lambda_warm.mean_s
+    n = counts.astype(np.float64)
+    # HTTP API stage throttle: a token bucket, per second
+    if cfg.api_rate is not None:
+        accepted = np.empty(seconds)
+        tokens = cfg.api_burst
+        for t in range(seconds):
+            tokens = min(cfg.api_burst, tokens + cfg.api_rate)
+            take = min(n[t], math.floor(tokens))
+            accepted[t] = take
+            tokens -= take
+        api_throttled = n - accepted
+    else:
+        accepted, api_throttled = n, np.zeros(seconds)
+    load = accepted * mean_s
+    need = np.where(accepted > 0, stats.poisson.ppf(1 - 1 / (accepted + 1), load) + 1, 0).astype(np.int64)
+    need = np.minimum(need, cfg.concurrency_limit)
+    # loss at the concurrency limit (only where the load comes near it)
+    limit_loss = np.zeros(seconds)
+    near = np.flatnonzero(load > 0.5 * cfg.concurrency_limit)
+    for t in near:
+        limit_loss[t] = accepted[t] * erlang_b(cfg.concurrency_limit, float(load[t]))
+    # warm pool, cold starts and scaling tokens, in order
+    life = max(1, round(cfg.idle_lifetime_s))
+    window: deque[tuple[int, int]] = deque()  # (second, environments used), decreasing environments
+    cold = np.zeros(seconds)
+    scale_throttled = np.zeros(seconds)
+    used = np.zeros(seconds, dtype=np.int64)
+    tokens = cfg.scaling_burst
+    for t in range(seconds):
+        while window and window[0][0] <= t - life:
+            window.popleft()
+        warm = max(window[0][1] if window else 0, cfg.provisioned)
+        tokens = min(cfg.scaling_burst, tokens + cfg.scaling_refill)
+        wanted = max(0, int(need[t]) - warm)
+        started = min(wanted, int(tokens))
+        tokens -= started
+        cold[t] = started
+        have = min(int(need[t]), warm + started)
+        if wanted > started and need[t] > 0:
+            scale_throttled[t] = (wanted - started) * accepted[t] / need[t]
+        used[t] = have
+        while window and window[-1][1] <= have:
+            window.pop()
+        window.append((t, have))
+    throttled = api_throttled + limit_loss + scale_throttled
+    ran = np.maximum(accepted - limit_loss - scale_throttled, 0)
+    cold = np.minimum(cold, ran)
+    warm_requests = ran - cold
+    parts = []
+    for kind, count in (("warm", warm_requests), ("cold", cold)):
+        active = np.flatnonzero(count > 0)
+        k = np.minimum(count[active], FLUID_SAMPLES).astype(np.int64)
+        k = np.maximum(k, 1)
+        sec = np.repeat(active, k)
+        weight = np.repeat(count[active] / k, k)
+        values = svc.lambda_warm.sample(rng, sec.size)
+        if kind == "cold":
+            values = values + svc.cold_sample(rng, sec.size)
+        parts.append(Latencies(values, weight, sec))
+    lat = Latencies.concat(parts)
+    run = PlatformRun(
+        "lambda", "fluid", counts, ran, used, lat, cold_starts=float(cold.sum()), throttled=float(throttled.sum())
+    )
+    billed_ms_mean = float(np.mean(np.ceil(svc.lambda_warm.sample(rng, 20_000) * 1000)))
+    init_ms_mean = float(np.mean(np.ceil(svc.cold_sample(rng, 20_000) * 1000)))
+    billing = {
+        "invocations": float(ran.sum()),
+        "billed_ms": float(ran.sum()) * billed_ms_mean,
+        "init_ms": float(cold.sum()) * init_ms_mean,
+        "api_requests": float(accepted.sum()),
+    }
+    return run, billing
