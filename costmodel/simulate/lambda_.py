@@ -50,6 +50,18 @@ def erlang_b(servers: int, load: float) -> float:
     return b
 
 
+def _loss(servers: float, load: float) -> float:
+    """B(c, a) for a fractional c (linear between neighbours); 0 where c is far above a (the recursion is O(c))."""
+    if load <= 0:
+        return 0.0
+    if servers > load + 12 * math.sqrt(load) + 12:
+        return 0.0
+    low = math.floor(servers)
+    frac = servers - low
+    below = erlang_b(low, load)
+    return below if frac == 0 else (1 - frac) * below + frac * (load * below / (low + 1 + load * below))
+
+
 def simulate_events(
     times: np.ndarray, seconds: int, cfg: LambdaSim, svc: ServiceTimes, rng: np.random.Generator
 ) -> tuple[PlatformRun, dict]:
@@ -146,36 +158,47 @@ def simulate_fluid(
     else:
         accepted, api_throttled = n, np.zeros(seconds)
     load = accepted * mean_s
-    need = np.where(accepted > 0, stats.poisson.ppf(1 - 1 / (accepted + 1), load) + 1, 0).astype(np.int64)
-    need = np.minimum(need, cfg.concurrency_limit)
-    # loss at the concurrency limit (only where the load comes near it)
-    limit_loss = np.zeros(seconds)
-    near = np.flatnonzero(load > 0.5 * cfg.concurrency_limit)
-    for t in near:
-        limit_loss[t] = accepted[t] * erlang_b(cfg.concurrency_limit, float(load[t]))
-    # warm pool, cold starts and scaling tokens, in order
+    # the most environments any arrival of the second sees busy, itself included (PASTA)
+    peak = np.where(accepted > 0, stats.poisson.ppf(1 - 1 / (accepted + 1), load) + 1, 0).astype(np.int64)
+    init_s = float(np.mean(svc.lambda_cold_ms)) / 1000
+    init_len = max(1, math.ceil(init_s))
     life = max(1, round(cfg.idle_lifetime_s))
-    window: deque[tuple[int, int]] = deque()  # (second, environments used), decreasing environments
+    limit = cfg.concurrency_limit
+    window: deque[tuple[int, float]] = deque()  # (second, environments used), decreasing environments
+    starting: deque[tuple[int, float]] = deque()  # (second started, cold starts) still in INIT
     cold = np.zeros(seconds)
+    limit_loss = np.zeros(seconds)
     scale_throttled = np.zeros(seconds)
-    used = np.zeros(seconds, dtype=np.int64)
+    used = np.zeros(seconds)
     tokens = cfg.scaling_burst
+    in_init = 0.0
     for t in range(seconds):
         while window and window[0][0] <= t - life:
             window.popleft()
-        warm = max(window[0][1] if window else 0, cfg.provisioned)
+        while starting and starting[0][0] <= t - init_len:
+            in_init -= starting.popleft()[1]
+        alive = max(window[0][1] if window else 0.0, float(cfg.provisioned))
         tokens = min(cfg.scaling_burst, tokens + cfg.scaling_refill)
-        wanted = max(0, int(need[t]) - warm)
-        started = min(wanted, int(tokens))
-        tokens -= started
-        cold[t] = started
-        have = min(int(need[t]), warm + started)
-        if wanted > started and need[t] > 0:
-            scale_throttled[t] = (wanted - started) * accepted[t] / need[t]
-        used[t] = have
-        while window and window[-1][1] <= have:
+        n_t, a_t = accepted[t], load[t]
+        started = 0.0
+        if n_t > 0:
+            # arrivals that find every warm environment busy start a new one (Erlang's loss formula)
+            missed = n_t * _loss(max(0.0, alive - in_init), a_t)
+            if a_t + in_init > 0.5 * limit:
+                limit_loss[t] = n_t * _loss(float(limit), a_t + in_init)
+            room = max(0.0, limit - alive)
+            wanted = max(0.0, min(missed - limit_loss[t], room))
+            started = min(wanted, math.floor(tokens))
+            tokens -= started
+            scale_throttled[t] = wanted - started
+            cold[t] = started
+            in_init += started
+            starting.append((t, started))
+        # a cold start means every environment was busy at once; otherwise the second's peak concurrency
+        used[t] = alive + started if started > 0 else min(alive, peak[t] + in_init)
+        while window and window[-1][1] <= used[t]:
             window.pop()
-        window.append((t, have))
+        window.append((t, float(used[t])))
     throttled = api_throttled + limit_loss + scale_throttled
     ran = np.maximum(accepted - limit_loss - scale_throttled, 0)
     cold = np.minimum(cold, ran)
@@ -193,7 +216,14 @@ def simulate_fluid(
         parts.append(Latencies(values, weight, sec))
     lat = Latencies.concat(parts)
     run = PlatformRun(
-        "lambda", "fluid", counts, ran, used, lat, cold_starts=float(cold.sum()), throttled=float(throttled.sum())
+        "lambda",
+        "fluid",
+        counts,
+        ran,
+        np.ceil(used).astype(np.int64),
+        lat,
+        cold_starts=float(cold.sum()),
+        throttled=float(throttled.sum()),
     )
     billed_ms_mean = float(np.mean(np.ceil(svc.lambda_warm.sample(rng, 20_000) * 1000)))
     init_ms_mean = float(np.mean(np.ceil(svc.cold_sample(rng, 20_000) * 1000)))

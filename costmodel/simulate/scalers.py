@@ -3,9 +3,11 @@
 ECS Fargate (Application Auto Scaling target tracking, as Copilot configures it): CloudWatch gets one
 datapoint a metric period (CPU utilisation averaged over the running tasks; ALB requests per target),
 visible after the metric delay. When the last ``scale_out_datapoints`` are all above a policy's target,
-desired = ceil(desired × metric / target) (the largest over the policies), unless the scale-out
+desired = ceil(tasks × metric / target) (the largest over the policies), unless the scale-out
 cooldown runs; when the last ``scale_in_datapoints`` of every policy are below the scale-in threshold,
-desired falls to the largest ceil(desired × metric / target), unless the scale-in cooldown runs. A new
+desired falls to the largest ceil(tasks × metric / (target × threshold)), unless the scale-in cooldown
+runs (so the metric after scaling in stays under the threshold: no flapping). "tasks" is the average
+number of tasks serving during the datapoint's period, the ones the metric averaged over. A new
 task is billed from its image pull (after provisioning) and serves after the pull, the model load and
 ``healthy_threshold`` × ``interval`` of health checks; a removed task leaves the load balancer at once
 and is billed through its deregistration delay. Fargate bills at least one minute a task.
@@ -61,7 +63,8 @@ class FargateScaler:
         self.desired = max(cfg.min_tasks, min(cfg.max_tasks, initial))
         self.tasks = [Task(0.0, 0.0, 0.0) for _ in range(self.desired)]
         self.live = list(self.tasks)
-        self.points: list[tuple[float, float, float]] = []  # (visible at, cpu, requests per target per minute)
+        # (visible at, cpu, requests per target per minute, tasks serving on average)
+        self.points: list[tuple[float, float, float, float]] = []
         self._busy = self._ready_s = self._requests = 0.0
         self._evaluated = 0
         self.last_out = self.last_in = -INF
@@ -80,7 +83,7 @@ class FargateScaler:
             cpu = self._busy / self._ready_s if self._ready_s else 0.0
             tasks = self._ready_s / self.cfg.metric_period_s
             per_target = self._requests / tasks if tasks else 0.0
-            self.points.append((t + 1 + self.cfg.metric_delay_s, cpu, per_target))
+            self.points.append((t + 1 + self.cfg.metric_delay_s, cpu, per_target, tasks))
             self._busy = self._ready_s = self._requests = 0.0
 
     def step(self, t: int) -> None:
@@ -105,11 +108,12 @@ class FargateScaler:
             policies.append((2, self.cfg.requests_target_per_minute))
         return policies
 
-    def _evaluate(self, t: int, visible: list[tuple[float, float, float]]) -> None:
+    def _evaluate(self, t: int, visible: list[tuple[float, float, float, float]]) -> None:
         cfg = self.cfg
         latest = visible[-1]
+        tasks = latest[3]  # the tasks the datapoint averaged over (not those still starting)
         out = [
-            math.ceil(self.desired * latest[i] / target - 1e-9)
+            math.ceil(tasks * latest[i] / target - 1e-9)
             for i, target in self._policies()
             if len(visible) >= cfg.out_datapoints and all(p[i] > target for p in visible[-cfg.out_datapoints :])
         ]
@@ -124,7 +128,10 @@ class FargateScaler:
             for i, target in self._policies()
         )
         if low and t - self.last_in >= cfg.cooldown_in_s and t - self.last_out >= cfg.cooldown_out_s:
-            want = max(math.ceil(self.desired * latest[i] / target - 1e-9) for i, target in self._policies())
+            # conservative: keep the predicted metric under the low alarm's threshold, so it does not flap
+            want = max(
+                math.ceil(tasks * latest[i] / (target * cfg.in_threshold) - 1e-9) for i, target in self._policies()
+            )
             want = max(cfg.min_tasks, want)
             if want < self.desired:
                 self.desired, self.last_in = want, t
