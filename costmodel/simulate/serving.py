@@ -130,7 +130,7 @@ class FluidServing:
         offset = np.arange(sec.size) - np.repeat(np.cumsum(k) - k, k)
         u = (offset + 0.5) / np.repeat(k, k)
         queue = np.maximum(0.0, np.repeat(backlog, k) + (np.repeat(n - cap, k)) * u)
-        wait = queue / np.repeat(cap, k)
+        wait = np.minimum(queue / np.repeat(cap, k), self.timeout)  # beyond it: dropped, counted in serve
         rho = np.minimum(n * m / np.maximum(c, 1), RHO_CAP)
         p_wait = erlang_c(c.astype(np.int64), rho * c)
         mean_wait = m * (1 + self.service.scv) / 2 / (np.maximum(c, 1) * (1 - rho))
