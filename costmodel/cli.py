@@ -19,7 +19,7 @@ from costmodel.inputs import resolve
 from costmodel.model import PLATFORMS, ModelError
 from costmodel.options import add_model_options, positive, volume, volume_list
 from costmodel.pricing import PricingError
-from costmodel.simulate.cli import SIMULATE_ERRORS, add_simulate_parser, model_args
+from costmodel.simulate.cli import SIMULATE_ERRORS, add_simulate_parser, add_traffic_options, model_args
 from costmodel.traffic import TrafficError
 
 __all__ = ["build_parser", "main", "volume"]
@@ -75,7 +75,7 @@ def build_parser() -> Parser:
     add_model_options(p)
 
     p = sub.add_parser("recommend", help="cheapest platform that meets a p99 SLO and the cold-start requirement")
-    p.add_argument("--daily-requests", required=True, type=volume, metavar="N")
+    p.add_argument("--daily-requests", type=volume, metavar="N", help="required unless --trace")
     p.add_argument(
         "--p99-slo-ms",
         type=positive,
@@ -90,7 +90,8 @@ def build_parser() -> Parser:
         help="whether occasional cold starts are acceptable (default: yes)",
     )
     _output_options(p)
-    add_model_options(p)
+    add_traffic_options(p)  # --shape spike|diurnal|onoff or --trace: judged by simulation
+    add_model_options(p, shape_option=False)
 
     add_simulate_parser(sub, DEFAULT_P99_SLO_MS)
     return parser

@@ -336,3 +336,28 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+# ----------------------------------------------------------------------------------------------- recommend
+
+
+def test_recommend_judges_the_simulated_p99_under_a_spike(capsys):
+    argv = ["recommend", "--shape", "spike", "--daily-requests", "2M", "--spike", "10x:5m", "--spike-at", "00:20",
+            "--duration", "1h", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    body = json.loads(capsys.readouterr().out)
+    options = {o["platform"]: o for o in body["options"]}
+    assert set(options) == {"lambda", "fargate", "eks"}
+    for o in options.values():
+        assert o["meets_requirements"] == (o["share_over_slo"] <= 0.01)
+    # 230 RPS against two tasks of 50: Fargate queues until new tasks serve, Lambda's environments keep up
+    assert options["fargate"]["share_over_slo"] > options["lambda"]["share_over_slo"]
+    assert main([*argv, "--no-cold-starts-acceptable"]) == 0
+    lam = next(o for o in json.loads(capsys.readouterr().out)["options"] if o["platform"] == "lambda")
+    assert not lam["meets_requirements"] and any("not acceptable" in r for r in lam["reasons"])
+
+
+def test_recommend_without_simulated_traffic_keeps_the_cost_models_rules(capsys):
+    assert main(["recommend", "--shape", "business", "--daily-requests", "50K", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert "latency_facts" in body and body["inputs"]["shape"]["value"] == "business"
