@@ -7,6 +7,8 @@ idle lifetime), else a new one starts (a cold start: measured init + service) if
 (reserved concurrency, else the account quota) and the scaling rate (a token bucket of 1,000 new
 environments refilled at 100/s) allow, else a 429 throttle. Provisioned environments are always warm.
 
+The replicas a run reports for Lambda are the environments alive (busy, idle or in INIT).
+
 Fluid mode (per second): n accepted requests offer a = n × E[S] concurrent executions (Little's law);
 the environments a second needs are the most any arrival sees, Poisson(a) + itself at the 1 − 1/(n+1)
 quantile (PASTA); warm environments are those any second in the last idle lifetime needed (LIFO reuse);
@@ -121,9 +123,9 @@ def simulate_events(
         billed_ms += math.ceil(s * 1000)
         sec = min(int(a), seconds - 1)
         served[sec] += 1
-        conc = len(busy) + len(busy_pc)
-        if conc > peak[sec]:
-            peak[sec] = conc
+        alive = len(busy) + len(busy_pc) + len(idle) + idle_pc
+        if alive > peak[sec]:
+            peak[sec] = alive
     ok = ~np.isnan(latency)
     lat = Latencies(latency[ok], np.ones(int(ok.sum())), np.minimum(times[ok].astype(np.int64), seconds - 1))
     offered = np.bincount(np.minimum(times.astype(np.int64), seconds - 1), minlength=seconds)
@@ -170,6 +172,7 @@ def simulate_fluid(
     limit_loss = np.zeros(seconds)
     scale_throttled = np.zeros(seconds)
     used = np.zeros(seconds)
+    warm_after = np.zeros(seconds)  # environments alive (busy, idle or in INIT) at the end of each second
     tokens = cfg.scaling_burst
     in_init = 0.0
     for t in range(seconds):
@@ -199,6 +202,7 @@ def simulate_fluid(
         while window and window[-1][1] <= used[t]:
             window.pop()
         window.append((t, float(used[t])))
+        warm_after[t] = max(window[0][1], float(cfg.provisioned))
     throttled = api_throttled + limit_loss + scale_throttled
     ran = np.maximum(accepted - limit_loss - scale_throttled, 0)
     cold = np.minimum(cold, ran)

@@ -61,7 +61,7 @@ def plot(outcome, path: Path) -> Path:
             loc="left",
         )
         twin = ax.twinx()
-        label = "environments busy" if p == "lambda" else "ready pods" if p == "eks" else "ready tasks"
+        label = "environments alive" if p == "lambda" else "ready pods" if p == "eks" else "ready tasks"
         twin.step(x, _binned(run.replicas[lo:hi], bin_s), where="mid", color="black", lw=1, ls="--", label=label)
         if run.nodes is not None:
             twin.step(x, _binned(run.nodes[lo:hi], bin_s), where="mid", color="tab:red", lw=1, ls=":", label="nodes")
