@@ -361,3 +361,12 @@ def test_recommend_without_simulated_traffic_keeps_the_cost_models_rules(capsys)
     assert main(["recommend", "--shape", "business", "--daily-requests", "50K", "--json"]) == 0
     body = json.loads(capsys.readouterr().out)
     assert "latency_facts" in body and body["inputs"]["shape"]["value"] == "business"
+
+
+def test_docs_constants_table_lists_every_constant_with_its_value():
+    from tests.test_docs import documented_table
+
+    documented = documented_table(REPO / "docs" / "simulate.md", "constant")
+    assert set(documented) == set(CONSTANTS.entries), "docs/simulate.md's constants table and constants.yaml differ"
+    for key, cell in documented.items():
+        assert float(cell) == CONSTANTS[key], f"{key}: the file says {CONSTANTS[key]:g}, the docs {cell}"
