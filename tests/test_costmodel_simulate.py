@@ -370,3 +370,22 @@ def test_docs_constants_table_lists_every_constant_with_its_value():
     assert set(documented) == set(CONSTANTS.entries), "docs/simulate.md's constants table and constants.yaml differ"
     for key, cell in documented.items():
         assert float(cell) == CONSTANTS[key], f"{key}: the file says {CONSTANTS[key]:g}, the docs {cell}"
+
+
+# ----------------------------------------------------------------------------------------------- validation
+
+VALIDATION = REPO / "tests" / "fixtures" / "simulate-validation"
+
+
+def test_validation_fixture_reproduces_from_the_committed_measurements():
+    """The committed comparison is what the simulator gives on the committed measured bursts (seed fixed)."""
+    from costmodel.simulate.validate import validate
+
+    committed = json.loads((VALIDATION / "validation.json").read_text())
+    result, _ = validate(VALIDATION / "lambda", VALIDATION / "container", seed=committed["seed"])
+    lam_summary = json.loads((VALIDATION / "lambda" / "summary.json").read_text())
+    assert result["local-lambda"]["measured"]["cold_starts"] == lam_summary["cold_starts"]["count"]
+    assert result["local-lambda"]["measured"]["throttles"] == lam_summary["throttles"]
+    for target in ("local-lambda", "local-container"):
+        for key, value in committed[target]["simulated"].items():
+            assert result[target]["simulated"][key] == pytest.approx(value), (target, key)

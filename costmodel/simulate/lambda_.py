@@ -42,6 +42,7 @@ class LambdaSim:
     scaling_refill: float
     api_rate: float | None  # None: no HTTP API in front (function URL)
     api_burst: float
+    host_cpus: float | None = None  # one machine (the local emulator): environments share its CPUs
 
 
 def erlang_b(servers: int, load: float) -> float:
@@ -100,6 +101,8 @@ def simulate_events(
                 continue
             api_tokens -= 1
         s = float(service[i])
+        if cfg.host_cpus:  # processor sharing on one machine, fixed when the request starts
+            s *= max(1.0, (len(busy) + len(busy_pc) + 1) / cfg.host_cpus)
         if idle_pc:
             idle_pc -= 1
             heapq.heappush(busy_pc, a + s)

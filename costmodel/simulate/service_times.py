@@ -50,8 +50,26 @@ class LogNormal:
 
 
 @dataclass(frozen=True)
+class Empirical:
+    """Service times drawn from measured values (s), with replacement."""
+
+    values: tuple[float, ...]
+
+    @property
+    def mean_s(self) -> float:
+        return float(np.mean(self.values))
+
+    @property
+    def scv(self) -> float:
+        return float(np.var(self.values) / np.mean(self.values) ** 2)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.choice(np.asarray(self.values), size)
+
+
+@dataclass(frozen=True)
 class ServiceTimes:
-    lambda_warm: LogNormal
+    lambda_warm: LogNormal | Empirical
     lambda_cold_ms: tuple[float, ...]
     container_per_core_rps: float
     container_spread: float
