@@ -100,16 +100,16 @@ def build_config(resolved: Resolved, deployment: Deployment, constants: Constant
         billing_minimum_s=c["fargate.billing_minimum"],
     )
 
-    pod_vcpu = pick("pod-vcpu", inputs.eks.pod_vcpu, de.pod_vcpu, de.source)
-    pod_gb = pick("pod-memory-gb", inputs.eks.pod_memory_gb, de.pod_memory_gb, de.source)
-    instance_name = pick("instance-type", inputs.eks.instance_type, de.instance_type, de.source)
+    pod_vcpu = pick("pod-vcpu", inputs.eks.pod_vcpu, de.pod_vcpu, de.pod_source)
+    pod_gb = pick("pod-memory-gb", inputs.eks.pod_memory_gb, de.pod_memory_gb, de.pod_source)
+    instance_name = pick("instance-type", inputs.eks.instance_type, de.instance_type, de.cluster_source)
     if instance_name == "auto":
         instance_name = de.instance_type
     instance = resolved.pricing.instance(instance_name)
     per_node = pods_per_node(instance, EksConfig(pod_vcpu=pod_vcpu, pod_memory_gb=pod_gb))
-    min_nodes = pick("min-nodes", inputs.eks.min_nodes, de.min_nodes, de.source)
-    min_pods = pick("min-pods", inputs.eks.min_pods, de.min_pods, de.source)
-    volume = pick("node-volume-gb", inputs.eks.node_volume_gb, de.node_volume_gb, de.source)
+    min_nodes = pick("min-nodes", inputs.eks.min_nodes, de.min_nodes, de.cluster_source)
+    min_pods = pick("min-pods", inputs.eks.min_pods, de.min_pods, de.hpa_source)
+    volume = pick("node-volume-gb", inputs.eks.node_volume_gb, de.node_volume_gb, de.cluster_source)
     rps_pod = inputs.eks.rps_per_pod or inputs.rps_per_core * pod_vcpu
     eks_shape = ContainerShape(
         pod_vcpu, pod_gb, de.workers, rps_pod, LogNormal(de.workers / rps_pod, service.container_spread)

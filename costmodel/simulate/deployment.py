@@ -74,6 +74,9 @@ class EksDeployment:
     max_nodes: int
     node_volume_gb: float
     source: str
+    pod_source: str = "eksctl/k8s/deployment.yaml"
+    hpa_source: str = "eksctl/k8s/hpa.yaml"
+    cluster_source: str = "eksctl/cluster.yaml"
 
 
 @dataclass(frozen=True)
@@ -163,7 +166,9 @@ def fargate_deployment(path: Path = COPILOT_MANIFEST) -> FargateDeployment:
         requests_per_target_per_minute=float(requests) if requests is not None else None,
         health_check_s=int(_need(check.get("healthy_threshold"), path, "http.healthcheck.healthy_threshold"))
         * _seconds(check.get("interval"), path, "http.healthcheck.interval"),
-        deregistration_s=_seconds((manifest.get("http") or {}).get("deregistration_delay", "300s"), path, "x"),
+        deregistration_s=_seconds(
+            (manifest.get("http") or {}).get("deregistration_delay", "300s"), path, "http.deregistration_delay"
+        ),
         source=_rel(path),
     )
 
@@ -206,6 +211,9 @@ def eks_deployment(
         max_nodes=sum(int(g.get("maxSize", 0)) for g in groups),
         node_volume_gb=float(groups[0].get("volumeSize", 80)),
         source=f"{_rel(deployment_path)}, {_rel(hpa_path)}, {_rel(cluster_path)}",
+        pod_source=_rel(deployment_path),
+        hpa_source=_rel(hpa_path),
+        cluster_source=_rel(cluster_path),
     )
 
 

@@ -74,8 +74,8 @@ def plot(outcome, path: Path) -> Path:
     ax = axes[-1]
     for p in platforms:
         run = sim.runs[p]
-        p99 = run.latencies.rolling_quantile(0.99, bin_s, sim.seconds)[lo // bin_s : hi // bin_s] * 1000
-        x = clock(np.arange(lo // bin_s, lo // bin_s + p99.size) * bin_s + bin_s / 2)
+        p99 = run.latencies.rolling_quantile(0.99, bin_s, hi, start=lo) * 1000
+        x = clock(lo + np.arange(p99.size) * bin_s + bin_s / 2)
         ax.plot(x, p99, color=COLORS[p], lw=1.3, label=PLATFORM_LABELS[p])
     ax.axhline(outcome.slo_ms, color="0.3", ls="--", lw=0.9, label=f"SLO {outcome.slo_ms:g} ms")
     ax.set_yscale("log")

@@ -38,14 +38,15 @@ class Latencies:
     def weight_over(self, threshold_s: float) -> float:
         return float(self.weights[self.values > threshold_s].sum())
 
-    def rolling_quantile(self, q: float, bin_s: int, seconds: int) -> np.ndarray:
-        """The q-quantile of each ``bin_s``-second window (NaN where nothing was served)."""
-        bins = self.seconds // bin_s
-        out = np.full((seconds + bin_s - 1) // bin_s, np.nan)
-        if self.values.size == 0:
+    def rolling_quantile(self, q: float, bin_s: int, seconds: int, start: int = 0) -> np.ndarray:
+        """The q-quantile of each ``bin_s``-second window of [start, seconds) (NaN where nothing was served)."""
+        keep = (self.seconds >= start) & (self.seconds < seconds)
+        bins = (self.seconds[keep] - start) // bin_s
+        out = np.full((seconds - start + bin_s - 1) // bin_s, np.nan)
+        if bins.size == 0:
             return out
-        order = np.lexsort((self.values, bins))
-        b, v, w = bins[order], self.values[order], self.weights[order]
+        order = np.lexsort((self.values[keep], bins))
+        b, v, w = bins[order], self.values[keep][order], self.weights[keep][order]
         edges = np.flatnonzero(np.diff(b)) + 1
         for start, stop in zip(np.r_[0, edges], np.r_[edges, b.size], strict=True):
             cum = np.cumsum(w[start:stop])
