@@ -318,24 +318,30 @@ def test_from_results_uses_measured_service_times_and_says_which(capsys):
     [
         (["--daily-requests", "1K", "--spike", "10:5m"], "not a spike"),
         (["--daily-requests", "1K", "--spike-at", "25:00"], "not a time of day"),
-        (["--trace", "no-such-trace.csv"], "cannot read trace"),
-        ([], "give --daily-requests"),
     ],
 )
-def test_bad_simulate_arguments_end_with_one_line(capsys, argv, message):
-    with pytest.raises(SystemExit) if "spike" in " ".join(argv) else _no_raise():
-        code = main(["simulate", "--no-plot", *argv])
-        assert code == 2
+def test_bad_simulate_flags_end_with_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["simulate", "--no-plot", *argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--trace", "no-such-trace.csv"], "cannot read trace"),
+        ([], "give --daily-requests"),
+        (["--daily-requests", "1K", "--hourly-profile", "PROFILE"], "--hourly-profile is the cost model's"),
+    ],
+)
+def test_bad_simulate_inputs_end_with_one_line(capsys, tmp_path, argv, message):
+    profile = tmp_path / "profile.txt"
+    profile.write_text("\n".join(["1"] * 24))
+    argv = [str(profile) if a == "PROFILE" else a for a in argv]
+    assert main(["simulate", "--no-plot", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
-
-
-class _no_raise:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 # ----------------------------------------------------------------------------------------------- recommend

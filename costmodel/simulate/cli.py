@@ -112,6 +112,8 @@ class Outcome:
 
 
 def make_arrivals(args: argparse.Namespace) -> traffic.Arrivals:
+    if getattr(args, "hourly_profile", None) is not None:
+        raise SimulateError("--hourly-profile is the cost model's; simulate a day with --trace or --shape")
     if args.trace is not None:
         if args.daily_requests is not None or args.traffic_shape:
             raise SimulateError("give --trace or --shape/--daily-requests, not both")

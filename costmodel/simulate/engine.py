@@ -134,4 +134,7 @@ def simulate(
     """Every platform on the same arrivals (the same seed gives the same arrival times to each)."""
     chosen = pick_mode(mode, arrivals)
     runs = {p: RUNNERS[p](arrivals, cfg, inputs, pricing, chosen, seed) for p in platforms}
+    if inputs.free_tier:
+        for run in runs.values():
+            run.notes.append("--free-tier is monthly and not applied to the simulated period")
     return Simulation(arrivals, chosen, runs, cfg)
