@@ -3,7 +3,9 @@
 Mode: ``event`` simulates every request; ``fluid`` works per second with expected values (see
 `costmodel.simulate.lambda_` and `costmodel.simulate.serving`); ``auto`` picks event-driven up to
 ``EVENT_MAX_REQUESTS`` requests and fluid above (about 6 requests/s averaged over a day).
-Controllers (Fargate's alarms, the HPA, the cluster autoscaler) run per second in both modes.
+Controllers (Fargate's alarms, the HPA, the cluster autoscaler) run per second in both modes. Every
+platform starts settled for the first minute's mean rate: the tasks and pods it needs at the target
+utilisation, and the warm Lambda environments it keeps alive (`lambda_.settled_environments`).
 """
 
 from __future__ import annotations
@@ -53,12 +55,14 @@ def _first_rate(arrivals: Arrivals) -> float:
 
 def run_lambda(arrivals: Arrivals, cfg: SimConfig, inputs: ModelInputs, pricing: Pricing, mode: str, seed: int):
     rng = np.random.default_rng([seed, 1])
+    warm = lambda_model.settled_environments(
+        _first_rate(arrivals), cfg.service.lambda_warm.mean_s, cfg.lambda_.idle_lifetime_s
+    )
     if mode == "event":
-        run, billing = lambda_model.simulate_events(
-            arrivals.arrival_times(np.random.default_rng([seed, 0])), arrivals.seconds, cfg.lambda_, cfg.service, rng
-        )
+        times = arrivals.arrival_times(np.random.default_rng([seed, 0]))
+        run, billing = lambda_model.simulate_events(times, arrivals.seconds, cfg.lambda_, cfg.service, rng, warm)
     else:
-        run, billing = lambda_model.simulate_fluid(arrivals.counts, cfg.lambda_, cfg.service, rng)
+        run, billing = lambda_model.simulate_fluid(arrivals.counts, cfg.lambda_, cfg.service, rng, warm)
     run.cost = costs.lambda_cost(
         billing, cfg.lambda_.memory_mb, cfg.lambda_.provisioned, arrivals.seconds, inputs, pricing
     )

@@ -65,10 +65,23 @@ def _loss(servers: float, load: float) -> float:
     return below if frac == 0 else (1 - frac) * below + frac * (load * below / (low + 1 + load * below))
 
 
+def settled_environments(rate: float, mean_s: float, idle_lifetime_s: float) -> int:
+    """Warm environments a steady ``rate`` keeps alive: the most in use at once over an idle lifetime."""
+    if rate <= 0:
+        return 0
+    arrivals = rate * idle_lifetime_s
+    return int(stats.poisson.ppf(1 - 1 / (arrivals + 1), rate * mean_s)) + 1
+
+
 def simulate_events(
-    times: np.ndarray, seconds: int, cfg: LambdaSim, svc: ServiceTimes, rng: np.random.Generator
+    times: np.ndarray,
+    seconds: int,
+    cfg: LambdaSim,
+    svc: ServiceTimes,
+    rng: np.random.Generator,
+    initial_warm: int = 0,
 ) -> tuple[PlatformRun, dict]:
-    """Every request in order; returns the run and the billing quantities."""
+    """Every request in order, from ``initial_warm`` idle environments; returns the run and the billing."""
     n = times.size
     service = svc.lambda_warm.sample(rng, n)
     cold_init = svc.cold_sample(rng, n)
@@ -77,7 +90,7 @@ def simulate_events(
     peak = np.zeros(seconds, dtype=np.int64)
     busy: list[float] = []  # free times of busy on-demand environments
     busy_pc: list[float] = []
-    idle: deque[float] = deque()  # free times of idle on-demand environments, newest on the right
+    idle: deque[float] = deque([0.0] * initial_warm)  # free times of idle environments, newest on the right
     idle_pc = cfg.provisioned
     api_tokens, api_last = cfg.api_burst, 0.0
     scale_tokens, scale_last = cfg.scaling_burst, 0.0
@@ -144,9 +157,9 @@ def simulate_events(
 
 
 def simulate_fluid(
-    counts: np.ndarray, cfg: LambdaSim, svc: ServiceTimes, rng: np.random.Generator
+    counts: np.ndarray, cfg: LambdaSim, svc: ServiceTimes, rng: np.random.Generator, initial_warm: int = 0
 ) -> tuple[PlatformRun, dict]:
-    """Second by second with expected values; see the module docstring."""
+    """Second by second with expected values, from ``initial_warm`` environments; see the module docstring."""
     seconds = counts.size
     mean_s = svc.lambda_warm.mean_s
     n = counts.astype(np.float64)
@@ -169,7 +182,7 @@ def simulate_fluid(
     init_len = max(1, math.ceil(init_s))
     life = max(1, round(cfg.idle_lifetime_s))
     limit = cfg.concurrency_limit
-    window: deque[tuple[int, float]] = deque()  # (second, environments used), decreasing environments
+    window: deque[tuple[int, float]] = deque([(0, float(initial_warm))])  # (second, environments used), decreasing
     starting: deque[tuple[int, float]] = deque()  # (second started, cold starts) still in INIT
     cold = np.zeros(seconds)
     limit_loss = np.zeros(seconds)
