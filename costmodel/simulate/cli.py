@@ -10,16 +10,18 @@ import argparse
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from costmodel.inputs import Resolved
 from costmodel.options import add_model_options, positive, volume
+from costmodel.simulate import MODES
 from costmodel.simulate import arrivals as traffic
-from costmodel.simulate.config import build_config
 from costmodel.simulate.constants import Constants, ConstantsError, load_constants
-from costmodel.simulate.deployment import DeploymentError, load_deployment
-from costmodel.simulate.engine import MODES, Simulation, simulate
-from costmodel.simulate.service_times import service_times
+from costmodel.simulate.deployment import DeploymentError
 from costmodel.traffic import NAMED_SHAPES, DailyShape
+
+if TYPE_CHECKING:
+    from costmodel.simulate.engine import Simulation
 
 DEFAULT_OUTPUT = Path("results/simulate.png")
 SIMULATED_ONLY = tuple(s for s in traffic.SHAPES if s not in NAMED_SHAPES)
@@ -100,7 +102,7 @@ SIMULATE_ERRORS = (SimulateError, traffic.ArrivalsError, ConstantsError, Deploym
 
 @dataclass(frozen=True)
 class Outcome:
-    simulation: Simulation
+    simulation: Simulation  # costmodel.simulate.engine.Simulation
     resolved: Resolved
     runtime_s: float
     slo_ms: float
@@ -137,6 +139,11 @@ def make_arrivals(args: argparse.Namespace) -> traffic.Arrivals:
 
 def run(args: argparse.Namespace, resolved: Resolved) -> Outcome:
     """Traffic, configuration and the three platforms, from the flags."""
+    from costmodel.simulate.config import build_config
+    from costmodel.simulate.deployment import load_deployment
+    from costmodel.simulate.engine import simulate
+    from costmodel.simulate.service_times import service_times
+
     started = time.perf_counter()
     arrivals = make_arrivals(args)
     if wants_simulation(args):  # the cost model's hourly shape, from the simulated traffic

@@ -16,7 +16,7 @@ import numpy as np
 
 from costmodel.model import ModelInputs
 from costmodel.pricing import Pricing
-from costmodel.simulate import costs
+from costmodel.simulate import MODES, costs
 from costmodel.simulate import lambda_ as lambda_model
 from costmodel.simulate.arrivals import Arrivals
 from costmodel.simulate.config import ContainerShape, SimConfig, initial_replicas
@@ -24,7 +24,6 @@ from costmodel.simulate.result import PlatformRun
 from costmodel.simulate.scalers import EksScaler, FargateScaler
 from costmodel.simulate.serving import EventServing, FluidServing
 
-MODES = ("auto", "event", "fluid")
 EVENT_MAX_REQUESTS = 500_000
 SETTLE_S = 60  # the first minute's mean rate sizes the initial replicas
 
