@@ -407,3 +407,14 @@ def test_validation_fixture_reproduces_from_the_committed_measurements():
     for target in ("local-lambda", "local-container"):
         for key, value in committed[target]["simulated"].items():
             assert result[target]["simulated"][key] == pytest.approx(value), (target, key)
+
+
+def test_a_trace_drives_simulate_and_recommend(tmp_path, capsys):
+    trace = tmp_path / "trace.csv"
+    trace.write_text("count\n" + "\n".join(str(5 if s < 300 else 60) for s in range(600)) + "\n")
+    assert main(["simulate", "--trace", str(trace), "--no-plot", "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["traffic"]["requests"] == 5 * 300 + 60 * 300 and body["mode"] == "event"
+    assert all(p["requests"] == 19_500 for p in body["platforms"].values())
+    assert main(["recommend", "--trace", str(trace), "--json"]) == 0
+    assert "trace trace.csv" in json.loads(capsys.readouterr().out)["traffic"]
