@@ -1,6 +1,7 @@
 """`python -m costmodel <command>`: a thin argparse layer over the pure model.
 
-Commands: compare, crossover, breakdown, plot, recommend (in `costmodel.commands`). Every model input is
+Commands: compare, crossover, breakdown, plot, recommend (in `costmodel.commands`), simulate
+(`costmodel.simulate.cli`). Every model input is
 a flag shared by all of them, built from the table in `costmodel.options`; flags left out take the
 dataclass default, or the value `--from-results DIR` measured (`costmodel.inputs`). Bad arguments end
 with one line on stderr and exit status 2.
@@ -18,6 +19,7 @@ from costmodel.inputs import resolve
 from costmodel.model import PLATFORMS, ModelError
 from costmodel.options import add_model_options, positive, volume, volume_list
 from costmodel.pricing import PricingError
+from costmodel.simulate.cli import SIMULATE_ERRORS, add_simulate_parser, add_traffic_options, model_args
 from costmodel.traffic import TrafficError
 
 __all__ = ["build_parser", "main", "volume"]
@@ -73,7 +75,7 @@ def build_parser() -> Parser:
     add_model_options(p)
 
     p = sub.add_parser("recommend", help="cheapest platform that meets a p99 SLO and the cold-start requirement")
-    p.add_argument("--daily-requests", required=True, type=volume, metavar="N")
+    p.add_argument("--daily-requests", type=volume, metavar="N", help="required unless --trace")
     p.add_argument(
         "--p99-slo-ms",
         type=positive,
@@ -88,7 +90,10 @@ def build_parser() -> Parser:
         help="whether occasional cold starts are acceptable (default: yes)",
     )
     _output_options(p)
-    add_model_options(p)
+    add_traffic_options(p)  # --shape spike|diurnal|onoff or --trace: judged by simulation
+    add_model_options(p, shape_option=False)
+
+    add_simulate_parser(sub, DEFAULT_P99_SLO_MS)
     return parser
 
 
@@ -112,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        resolved = resolve(args)
+        resolved = resolve(model_args(args))
         return COMMANDS[args.command](args, resolved)
-    except (CliError, ModelError, PricingError, TrafficError) as error:
+    except (CliError, ModelError, PricingError, TrafficError, *SIMULATE_ERRORS) as error:
         print(f"costmodel {args.command}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `| head`

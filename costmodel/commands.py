@@ -20,6 +20,8 @@ from costmodel.render import (
     service_rows,
     text,
 )
+from costmodel.simulate.cli import cmd_simulate, wants_simulation
+from costmodel.simulate.cli import run as simulate_run
 
 
 class CliError(Exception):
@@ -297,6 +299,10 @@ def cmd_plot(args: argparse.Namespace, resolved: Resolved) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace, resolved: Resolved) -> int:
+    if wants_simulation(args):
+        return _recommend_simulated(args, resolved)
+    if args.daily_requests is None:
+        raise CliError("give --daily-requests N (or --trace FILE)")
     rec = recommend(
         args.daily_requests,
         resolved.inputs,
@@ -356,7 +362,31 @@ def cmd_recommend(args: argparse.Namespace, resolved: Resolved) -> int:
     return 0
 
 
+def _recommend_simulated(args: argparse.Namespace, resolved: Resolved) -> int:
+    from costmodel.simulate.judge import judge, print_recommendation
+
+    outcome = simulate_run(args, resolved)
+    rec = judge(outcome, args.p99_slo_ms, args.cold_starts_acceptable)
+    if args.json:
+        print_json(
+            {
+                "traffic": outcome.simulation.arrivals.description,
+                "p99_slo_ms": args.p99_slo_ms,
+                "cold_starts_acceptable": args.cold_starts_acceptable,
+                "recommended": rec.recommended.to_json() if rec.recommended else None,
+                "runner_up": rec.runner_up.to_json() if rec.runner_up else None,
+                "options": [v.to_json() for v in rec.verdicts],
+                "service_times": outcome.simulation.config.service.sources,
+                "inputs": outcome.resolved.rows_json(),
+            }
+        )
+        return 0
+    print_recommendation(outcome, rec, args.p99_slo_ms, args.cold_starts_acceptable)
+    return 0
+
+
 COMMANDS = {
+    "simulate": cmd_simulate,
     "compare": cmd_compare,
     "crossover": cmd_crossover,
     "breakdown": cmd_breakdown,

@@ -320,8 +320,11 @@ def all_options() -> list[tuple[str, Option]]:
     return [(section_group(s), o) for s, opts in OPTIONS.items() for o in opts]
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """The model inputs every command shares. None means 'not given': the default or a measured value applies."""
+def add_model_options(parser: argparse.ArgumentParser, shape_option: bool = True) -> None:
+    """The model inputs every command shares. None means 'not given': the default or a measured value applies.
+
+    ``shape_option=False`` leaves ``--shape`` out, for a command that adds its own (`costmodel.simulate`).
+    """
     groups: dict[str, argparse._ArgumentGroup] = {}
 
     def group(name: str) -> argparse._ArgumentGroup:
@@ -330,7 +333,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         return groups[name]
 
     g = group("traffic")
-    g.add_argument("--shape", choices=sorted(NAMED_SHAPES), help="daily shape (default: flat)")
+    if shape_option:
+        g.add_argument("--shape", choices=sorted(NAMED_SHAPES), help="daily shape (default: flat)")
+    else:
+        parser.set_defaults(shape=None)
     g.add_argument("--hourly-profile", type=Path, metavar="FILE", help="24 relative hourly weights; overrides --shape")
     for name, option in all_options():
         g = group(name)
