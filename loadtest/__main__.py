@@ -2,7 +2,8 @@
 
 Targets: a base URL (``http://...``, e.g. from ``python -m ops endpoints ... --json``), or a local target the
 command starts and stops on 127.0.0.1: ``local-container``, ``local-lambda`` (local emulation, not AWS
-figures) or ``baseline`` (the seed-style PyTorch server).
+figures), ``baseline`` (the seed-style PyTorch server), or the images in their deployed shapes (``make images``):
+``image-container`` (``--shape fargate | eks``) and ``image-lambda``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def _duration(text: str) -> float:
 
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--target", required=True, help="URL, or local-container | local-lambda | baseline (started on 127.0.0.1)"
+        "--target",
+        required=True,
+        help="URL, or local-container | local-lambda | baseline | image-container | image-lambda (on 127.0.0.1)",
     )
     parser.add_argument(
         "--endpoints",
@@ -83,6 +86,14 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="local-lambda: memory to report (default: template.yaml)",
     )
+    images = parser.add_argument_group("image targets (make images)")
+    images.add_argument(
+        "--shape",
+        choices=("fargate", "eks"),
+        default=None,
+        help="image-container: the Copilot task's shape (fargate, default) or the EKS pod's",
+    )
+    images.add_argument("--image", default=None, help="image tag (default: the one make images builds)")
     remote = parser.add_argument_group("URL targets")
     remote.add_argument(
         "--server-cpus", type=_positive_float, default=None, help="CPUs behind the URL (for the cost model)"
@@ -125,6 +136,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=("reviews", "sentences"),
         default="reviews",
         help="reviews: the whole pool (4 to 352 words); sentences: its reviews of at most 40 words",
+    )
+    capacity.add_argument(
+        "--model-limit",
+        action="store_true",
+        help="image-container: also time the image's model alone on the shape's CPUs, batched, and print the ratio",
     )
 
     profile = commands.add_parser("profile", help="where a request's server CPU time goes (py-spy under wrk load)")
@@ -177,6 +193,8 @@ def _local_options(args: argparse.Namespace, idle_default: float):
         lambda_queue=args.lambda_queue,
         lambda_idle_timeout_s=args.lambda_idle_timeout or idle_default,
         lambda_memory_mb=args.lambda_memory_mb,
+        shape=args.shape,
+        image=args.image,
     )
 
 
@@ -264,8 +282,11 @@ def _capacity(args: argparse.Namespace) -> int:
         texts=args.texts,
         server_cpus=args.server_cpus,
         server_workers=args.server_workers,
+        model_limit=args.model_limit,
         local=_local_options(args, 60.0),
     )
+    if args.model_limit and args.target != "image-container":
+        raise ValueError("--model-limit needs --target image-container (it times that image's model)")
     summary = probe(config)
     knee = summary["capacity"]["knee_rps"]
     budget = summary["capacity"]["p99_budget_ms"]
@@ -273,6 +294,14 @@ def _capacity(args: argparse.Namespace) -> int:
         print(f"knee: none: even {args.start_rps:g} RPS broke the p99 budget of {budget:g} ms or failed")
     else:
         print(f"knee: {knee:.1f} RPS with p99 under {budget:g} ms and no failures ({summary['label']})")
+    limit = summary["capacity"].get("model_limit")
+    if limit:
+        share = summary["capacity"].get("knee_share_of_model_limit")
+        print(
+            f"model alone: {limit['texts_per_s']:.1f} texts/s on {limit['cpus']:g} CPU in batches of "
+            f"{limit['batch_size']} ({limit['image']}); knee / model alone = "
+            + ("–" if share is None else f"{100 * share:.1f} %")
+        )
     print(f"wrote {args.out / 'summary.json'}")
     return 0
 
@@ -312,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     from loadtest.capacity import CapacityError
+    from loadtest.docker_cli import DockerError
     from loadtest.runner import RunError
     from loadtest.summary import SummaryError
     from loadtest.targets import TargetError
@@ -319,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": _run, "capacity": _capacity, "profile": _profile, "report": _report}
     try:
         return handlers[args.command](args)
-    except (TargetError, RunError, CapacityError, SummaryError, ValueError, OSError) as error:
+    except (TargetError, DockerError, RunError, CapacityError, SummaryError, ValueError, OSError) as error:
         message = " ".join(str(error).split())
         print(f"error: {message}", file=sys.stderr)
         return 1

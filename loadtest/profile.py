@@ -174,15 +174,19 @@ def profile(config: ProfileConfig) -> dict[str, Any]:
     raw_path = config.out_dir / "pyspy.txt"
     seconds = max(1, round(config.duration_s))
     with running_target(config.target, config.local) as target:
-        if target.process is None:
-            raise CapacityError("profile needs a local target (its processes are sampled)")
+        pid = target.sampled_pid()
+        if pid is None or target.name == "image-lambda":
+            raise CapacityError(
+                "profile needs a local target whose server runs here (local-container, local-lambda, baseline, "
+                "image-container); image-lambda's environments come and go"
+            )
         run_wrk_step(wrk, target.url, bodies, config.rps, 2, config.budget_ms)  # warm-up
         cpu_before = target.server_cpu_seconds()
         spy_command = [
             spy,
             "record",
             "--pid",
-            str(target.process.pid),
+            str(pid),
             "--subprocesses",
             "--full-filenames",
             "--native",
