@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from typing import Any
 
-from loadtest.docker_cli import docker
+from loadtest.docker_cli import docker, docker_run_name_prefix
 from loadtest.shapes import Shape, docker_run_flags
 from loadtest.texts import text_set
 
@@ -39,12 +40,16 @@ print(json.dumps({"rates": rates, "texts": len(texts), "threads": settings.infer
 """
 
 
-def measure_model_limit(image: str, shape: Shape, texts_name: str, batch_size: int) -> dict[str, Any]:
+def measure_model_limit(
+    image: str, shape: Shape, texts_name: str, batch_size: int, count: int = MIN_TEXTS, rounds: int = ROUNDS
+) -> dict[str, Any]:
     """Texts per second of the image's model alone on ``shape``'s CPUs and memory, in batches of ``batch_size``."""
     pool = list(text_set(texts_name))
-    texts = (pool * (MIN_TEXTS // len(pool) + 1))[:MIN_TEXTS]
-    flags = ["--rm", "-i", "--network", "none", "--read-only", "--tmpfs", "/tmp", *docker_run_flags(shape)]
-    command = ["run", *flags, "--entrypoint", "python", image, "-c", SNIPPET, str(batch_size), str(ROUNDS)]
+    texts = (pool * (count // len(pool) + 1))[:count]
+    name = f"{docker_run_name_prefix()}-modellimit-{uuid.uuid4().hex[:8]}"
+    flags = ["--rm", "-i", "--name", name, "--network", "none", "--read-only", "--tmpfs", "/tmp"]
+    flags += docker_run_flags(shape)
+    command = ["run", *flags, "--entrypoint", "python", image, "-c", SNIPPET, str(batch_size), str(rounds)]
     done = subprocess.run(
         ["docker", *command], input=json.dumps(texts), capture_output=True, text=True, timeout=600, check=False
     )
@@ -62,5 +67,5 @@ def measure_model_limit(image: str, shape: Shape, texts_name: str, batch_size: i
         "cpus": shape.cpus,
         "memory_mb": shape.memory_mb,
         "image": image,
-        "how": f"predict_batch in batches of {batch_size}, best of {ROUNDS} rounds, in `docker run` of the image",
+        "how": f"predict_batch in batches of {batch_size}, best of {rounds} rounds, in `docker run` of the image",
     }
