@@ -183,6 +183,25 @@ def _apply_container(profile: ServiceProfile, path: Path, data: dict) -> Service
     return profile
 
 
+def _alone(candidate: tuple[Path, dict]) -> float:
+    return _number(candidate[1], "cold_starts", "alone_count", positive=False) or 0.0
+
+
+def _pick_lambda(candidates: list[tuple[Path, dict]]) -> tuple[Path, dict] | None:
+    """As ``_pick``, but a steady run (scenario ``mix``) with the most invocations before a burst or a
+    one-user cold-start run: the billed duration is a warm request's."""
+    if not candidates:
+        return None
+
+    def rank(candidate: tuple[Path, dict]) -> tuple:
+        target, data = str(candidate[1].get("target", "")), candidate[1]
+        invocations = _number(data, "lambda", "invocations", positive=False) or 0.0
+        steady = data.get("scenario", "mix") == "mix"
+        return (target.startswith("image-"), steady, invocations, candidate[0].stat().st_mtime)
+
+    return max(candidates, key=rank)
+
+
 def _apply_pod(profile: ServiceProfile, path: Path, data: dict) -> ServiceProfile:
     """RPS per EKS pod: the knee of the image in the pod's shape, at the pod's own vCPU."""
     knee = _number(data, "capacity", "knee_rps")
@@ -205,6 +224,11 @@ def _apply_lambda(profile: ServiceProfile, path: Path, data: dict) -> ServicePro
     p99 = _number(data, "latency_ms", "p99")
     if p99 is not None:
         profile = profile.with_value("lambda_warm_p99_ms", p99, f"{path}: latency_ms.p99")
+    return _apply_cold_start(profile, path, data)
+
+
+def _apply_cold_start(profile: ServiceProfile, path: Path, data: dict) -> ServiceProfile:
+    """Cold-start latency (environments that started alone, where any did) and the billed INIT."""
     count = _number(data, "cold_starts", "count", positive=False)
     cold = _number(data, "cold_starts", "median_ms")
     alone = _number(data, "cold_starts", "alone_median_ms")
@@ -258,17 +282,29 @@ def load_results(directory: Path | str, profile: ServiceProfile | None = None) -
     chosen = _pick(kinds[CONTAINER])
     if chosen:
         profile = _apply_container(profile, *chosen)
-    chosen_lambda = _pick(kinds[LAMBDA])
+    chosen_lambda = _pick_lambda(kinds[LAMBDA])
+    cold_run = None
     if chosen_lambda:
         profile = _apply_lambda(profile, *chosen_lambda)
+        # Cold start and INIT from the run of the same target where most environments started alone.
+        same = [c for c in kinds[LAMBDA] if c[1].get("target") == chosen_lambda[1].get("target")]
+        cold_run = max(same, key=_alone)
+        if cold_run is not chosen_lambda and _alone(cold_run) > _alone(chosen_lambda):
+            profile = _apply_cold_start(profile, *cold_run)
+        else:
+            cold_run = None
     chosen_pod = _pick(kinds[POD])
     if chosen_pod:
         profile = _apply_pod(profile, *chosen_pod)
     for kind, candidates in kinds.items():
         used = {CONTAINER: chosen, LAMBDA: chosen_lambda, POD: chosen_pod}[kind]
         notes.extend(
-            f"{path}: another {kind} summary; {used[0]} was used" for path, _ in candidates if used and path != used[0]
+            f"{path}: another {kind} summary; {used[0]} was used"
+            for path, _ in candidates
+            if used and path != used[0] and not (cold_run and path == cold_run[0])
         )
+    if cold_run:
+        notes.append(f"{cold_run[0]}: Lambda cold start and INIT (its environments started alone)")
 
     bench_path = _bench_file(directory)
     if bench_path is not None:
