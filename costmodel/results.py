@@ -188,8 +188,8 @@ def _alone(candidate: tuple[Path, dict]) -> float:
 
 
 def _pick_lambda(candidates: list[tuple[Path, dict]]) -> tuple[Path, dict] | None:
-    """As ``_pick``, but a steady run (scenario ``mix``) with the most invocations before a burst or a
-    one-user cold-start run: the billed duration is a warm request's."""
+    """As ``_pick`` (an image target, then a local one), then a steady run (scenario ``mix``) with the most
+    invocations before a burst or a one-user cold-start run: the billed duration is a warm request's."""
     if not candidates:
         return None
 
@@ -197,7 +197,8 @@ def _pick_lambda(candidates: list[tuple[Path, dict]]) -> tuple[Path, dict] | Non
         target, data = str(candidate[1].get("target", "")), candidate[1]
         invocations = _number(data, "lambda", "invocations", positive=False) or 0.0
         steady = data.get("scenario", "mix") == "mix"
-        return (target.startswith("image-"), steady, invocations, candidate[0].stat().st_mtime)
+        local = target.startswith("local-")
+        return (target.startswith("image-"), local, steady, invocations, candidate[0].stat().st_mtime)
 
     return max(candidates, key=rank)
 
