@@ -100,10 +100,3 @@ def container_memory_mb(container_id: str) -> float | None:
         if resident is not None:
             return round(resident / 2**20, 1)
     return None
-
-
-def container_pid(container: str) -> int | None:
-    """The host PID of the container's first process (for py-spy), or ``None``."""
-    done = docker("inspect", "--format", "{{.State.Pid}}", container, check=False)
-    text = done.stdout.strip()
-    return int(text) if done.returncode == 0 and text.isdigit() and int(text) > 0 else None

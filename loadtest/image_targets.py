@@ -26,7 +26,6 @@ from inference.settings import BUNDLED_MODEL_DIR, REPO_ROOT
 from loadtest.docker_cli import (
     DockerError,
     container_cpu_seconds,
-    container_pid,
     docker,
     docker_run_name_prefix,
     require_image,
@@ -162,7 +161,6 @@ def start_image_container(options: LocalOptions) -> Target:
         model,
         cleanup=remove,
         cpu_reader=lambda: container_cpu_seconds(container_id),
-        pid_reader=lambda: container_pid(name),
     )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from loadtest.capacity import CapacityError, run_wrk_step, write_bodies, wrk_binary
 from loadtest.summary import machine_block
-from loadtest.targets import LocalOptions, running_target, stop_process
+from loadtest.targets import IMAGE_TARGETS, LocalOptions, running_target, stop_process
 
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 # (component, test on (function, file, source line)); the first component found from the innermost frame wins.
@@ -174,12 +174,12 @@ def profile(config: ProfileConfig) -> dict[str, Any]:
     raw_path = config.out_dir / "pyspy.txt"
     seconds = max(1, round(config.duration_s))
     with running_target(config.target, config.local) as target:
-        pid = target.sampled_pid()
-        if pid is None or target.name == "image-lambda":
+        if target.process is None or target.name in IMAGE_TARGETS:
             raise CapacityError(
-                "profile needs a local target whose server runs here (local-container, local-lambda, baseline, "
-                "image-container); image-lambda's environments come and go"
+                "profile needs a process target (local-container, local-lambda, baseline): py-spy samples this "
+                "machine's processes; it finds no interpreter in the image targets' containers"
             )
+        pid = target.process.pid
         run_wrk_step(wrk, target.url, bodies, config.rps, 2, config.budget_ms)  # warm-up
         cpu_before = target.server_cpu_seconds()
         spy_command = [

@@ -76,13 +76,6 @@ class Target:
     process: subprocess.Popen | None = None
     cleanup: Callable[[], None] | None = None  # removes what the target started besides ``process``
     cpu_reader: Callable[[], float | None] | None = None  # server CPU seconds, where not ``process``'s
-    pid_reader: Callable[[], int | None] | None = None  # the process to sample, where not ``process``
-
-    def sampled_pid(self) -> int | None:
-        """The server's top process on this machine (for py-spy), or ``None``."""
-        if self.pid_reader is not None:
-            return self.pid_reader()
-        return self.process.pid if self.process is not None else None
 
     def label(self, explicit: str | None = None, scenario: str = "mix") -> str:
         """``explicit``, else e.g. ``local-container``, ``local-lambda burst``, ``local-container [model]``, a host."""
