@@ -166,6 +166,11 @@ def _plot(rows: list[dict[str, Any]], title: str, path: Path) -> Path:
 
 def profile(config: ProfileConfig) -> dict[str, Any]:
     """Load the target, sample it with py-spy, and write the per-request breakdown."""
+    if config.target in IMAGE_TARGETS:
+        raise CapacityError(
+            f"profile --target {config.target}: py-spy samples this machine's processes and finds no interpreter "
+            "in the image targets' containers; profile local-container or local-lambda"
+        )
     wrk = wrk_binary()
     spy = py_spy_binary()
     config.out_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +179,7 @@ def profile(config: ProfileConfig) -> dict[str, Any]:
     raw_path = config.out_dir / "pyspy.txt"
     seconds = max(1, round(config.duration_s))
     with running_target(config.target, config.local) as target:
-        if target.process is None or target.name in IMAGE_TARGETS:
+        if target.process is None:
             raise CapacityError(
                 "profile needs a process target (local-container, local-lambda, baseline): py-spy samples this "
                 "machine's processes; it finds no interpreter in the image targets' containers"

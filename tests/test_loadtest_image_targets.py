@@ -74,6 +74,11 @@ def test_model_limit_needs_the_image_container_target(tmp_path, capsys):
     assert code == 1 and "--model-limit needs --target image-container" in capsys.readouterr().err
 
 
+def test_profile_refuses_the_image_targets_with_the_reason(tmp_path, capsys):
+    assert loadtest_main(["profile", "--target", "image-container", "--out", str(tmp_path)]) == 1
+    assert "finds no interpreter in the image targets' containers" in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------- the cost model on measured fixtures
 
 
@@ -138,7 +143,8 @@ def test_breakdown_from_fixture_results_names_each_file(capsys):
 
 
 def test_a_measured_rps_per_task_does_not_apply_at_another_vcpu(capsys):
-    args = ["breakdown", "--platform", "fargate", "--daily-requests", "5M", "--json", "--task-vcpu", "2", "--task-memory-gb", "4"]
+    args = ["breakdown", "--platform", "fargate", "--daily-requests", "5M", "--json"]
+    args += ["--task-vcpu", "2", "--task-memory-gb", "4"]
     code = costmodel_main([*args, "--from-results", str(IMAGE_RESULTS)])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["inputs"]["rps-per-task"]["value"] is None
