@@ -64,6 +64,8 @@ INIT_REPORT = re.compile(r"INIT REPORT\(durationMs: ([0-9.]+)\)")
 INIT_DONE = re.compile(r"INIT RTDONE\(status: (\w+)\)")
 INIT_LOG_WAIT_S = 2.0
 THROTTLED = {"message": "Too Many Requests"}
+# RIE's answer (200, text/plain) when the function outlives its timeout; it then resets the runtime.
+FUNCTION_TIMED_OUT = re.compile(rb"^Task timed out after [0-9.]+ seconds$")
 
 
 @dataclass
@@ -136,6 +138,7 @@ class Pool:
         self.durations_ms: list[float] = []
         self.errors = 0
         self.timeouts = 0
+        self.function_timeouts = 0
         self.queued = 0
         self.throttles = 0
         self.tasks: set[asyncio.Task] = set()
@@ -237,7 +240,7 @@ class Pool:
             self.freed.notify()
 
     async def invoke(self, event: dict[str, Any]) -> tuple[str, bytes]:
-        """Run one event: ``("response" | "error" | "timeout" | "throttled", payload)``."""
+        """Run one event: ``("response" | "error" | "function_timeout" | "timeout" | "throttled", payload)``."""
         environment = await self._acquire()
         if environment is None:
             return "throttled", b""
@@ -245,7 +248,9 @@ class Pool:
         try:
             answer = await self.client.post(f"http://127.0.0.1:{environment.port}{INVOKE_PATH}", json=event)
             kind, payload = "response", answer.content
-            if answer.status_code != 200 or _is_function_error(payload):
+            if answer.status_code == 200 and FUNCTION_TIMED_OUT.match(payload.strip()):
+                kind = "function_timeout"
+            elif answer.status_code != 200 or _is_function_error(payload):
                 kind = "error"
         except httpx.TimeoutException:
             self._kill(environment)
@@ -276,6 +281,8 @@ class Pool:
         self.durations_ms.append((now - dispatched) * 1000 - ((environment.init_ms or 0.0) if first else 0.0))
         if kind == "error":
             self.errors += 1
+        if kind == "function_timeout":
+            self.function_timeouts += 1
         if first:
             init_ms = environment.init_ms or 0.0
             listening_ms = (dispatched - environment.started_at) * 1000
@@ -323,6 +330,7 @@ class Pool:
             "invocations": len(self.durations_ms),
             "function_errors": self.errors,
             "timeouts": self.timeouts,
+            "function_timeouts": self.function_timeouts,
             "throttles": self.throttles,
             "queued_at_limit": self.queued,
             "durations_ms": [round(value, 3) for value in self.durations_ms],

@@ -264,6 +264,7 @@ def lambda_block(stats: dict[str, Any]) -> dict[str, Any]:
         "environments_reaped": stats.get("environments_reaped", 0),
         "function_errors": stats.get("function_errors", 0),
         "timeouts": stats.get("timeouts", 0),
+        "function_timeouts": stats.get("function_timeouts", 0),  # RIE: "Task timed out after N seconds"
         "queued_at_limit": stats.get("queued_at_limit", 0),
         "init_errors": stats.get("init_errors", []),
         "environment_rss_mb": [entry.get("rss_mb") for entry in stats.get("cold_starts", [])],

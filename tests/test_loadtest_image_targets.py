@@ -79,6 +79,21 @@ def test_profile_refuses_the_image_targets_with_the_reason(tmp_path, capsys):
     assert "finds no interpreter in the image targets' containers" in capsys.readouterr().err
 
 
+def test_a_function_outliving_its_timeout_is_counted_and_answered_502(tmp_path):
+    from loadtest.targets import start_emulator, stop_process
+    from tests.test_loadtest_targets import STUB_HANDLER, _get, _post
+
+    arguments = ["--handler", STUB_HANDLER, "--timeout", "1", "--env", "STUB_HANDLER_SLEEP_S=2"]
+    process, url = start_emulator(arguments, tmp_path / "emulator.log")
+    try:
+        status, body = _post(f"{url}/predict", {"text": "slow"})
+        stats = _get(f"{url}/_emulator/stats")
+    finally:
+        stop_process(process)
+    assert (status, body) == (502, {"message": "Internal Server Error"})
+    assert stats["function_timeouts"] == 1 and stats["function_errors"] == 0 and stats["timeouts"] == 0
+
+
 # ------------------------------------------------------------------------- the cost model on measured fixtures
 
 
