@@ -86,6 +86,8 @@ class Target:
             name = name.split("://", 1)[1].split("/", 1)[0]
         if self.model and not self.model.get("bundled") and self.name in LOCAL_TARGETS:
             name += f" [{self.model.get('name') or Path(self.model['dir']).name}]"
+        if (self.server.get("shape") or {}).get("shape") == "eks":
+            name += " [eks]"
         if scenario in ("single", "burst"):
             name += f" {scenario}"
         return name
