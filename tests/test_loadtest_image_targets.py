@@ -166,6 +166,19 @@ def test_a_measured_rps_per_task_does_not_apply_at_another_vcpu(capsys):
     assert out["inputs"]["rps-per-task"]["origin"] == "RPS per core × task vCPU"
 
 
+def test_report_names_what_ran_and_plots_the_three_deployed_shapes(tmp_path):
+    from loadtest.report import write_report
+
+    folders = [IMAGE_RESULTS / name for name in ("fargate-sentences", "eks-sentences", "lambda-sentences")]
+    folders.append(IMAGE_RESULTS / "process-lambda-coldstart")
+    report = write_report(folders, tmp_path).read_text()
+    assert "Both ran: the images in their deployed shapes and process stand-ins" in report
+    for source in ("copilot/api/manifest.yml", "eksctl/k8s/deployment.yaml", "template.yaml"):
+        assert source in report
+    assert "![Latency against offered load, deployed shapes](shapes.png)" in report
+    assert (tmp_path / "shapes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # ---------------------------------------------------------------- short runs against the built images (Docker)
 
 
