@@ -272,3 +272,11 @@ def test_model_limit_times_the_image_model_alone(built_images):
     limit = measure_model_limit(image_tag("CONTAINER_TAG"), fargate_shape(), "sentences", 8, count=64, rounds=1)
     assert limit["texts_per_s"] > 0 and limit["texts"] == 64 and limit["batch_size"] == 8
     assert limit["cpus"] == fargate_shape().cpus
+
+
+@pytest.mark.images
+@pytest.mark.parametrize("target", ["image-container", "image-lambda"])
+def test_a_missing_image_is_named_with_make_images(built_images, target, tmp_path, capsys):
+    args = ["run", "--target", target, "--image", "sentiment-api:no-such-tag", "--out", str(tmp_path)]
+    assert loadtest_main(args) == 1
+    assert "image sentiment-api:no-such-tag not found: build it with `make images`" in capsys.readouterr().err
