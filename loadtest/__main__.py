@@ -68,23 +68,23 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="baseline checkpoint (default build/distilbert-base-random)",
     )
-    local.add_argument("--lambda-concurrency", type=_positive_int, default=4, help="local-lambda: most environments")
+    local.add_argument("--lambda-concurrency", type=_positive_int, default=4, help="Lambda targets: most environments")
     local.add_argument(
         "--lambda-queue",
         action="store_true",
-        help="local-lambda: queue requests beyond --lambda-concurrency (default: 429 Too Many Requests, as Lambda)",
+        help="Lambda targets: queue requests beyond --lambda-concurrency (default: 429 Too Many Requests, as Lambda)",
     )
     local.add_argument(
         "--lambda-idle-timeout",
         type=_positive_float,
         default=None,
-        help="local-lambda: seconds before an idle environment is reaped (default 60; burst: half the idle phase)",
+        help="Lambda targets: seconds before an idle environment is reaped (default 60; burst: half the idle phase)",
     )
     local.add_argument(
         "--lambda-memory-mb",
         type=_positive_int,
         default=None,
-        help="local-lambda: memory to report (default: template.yaml)",
+        help="local-lambda: memory to report (default: template.yaml; image-lambda always runs its shape)",
     )
     images = parser.add_argument_group("image targets (make images)")
     images.add_argument(
