@@ -22,7 +22,7 @@ MODEL_TRAIN_THREADS ?= 1
 # Attention-score MatMuls (activation x activation) stay FP32: dynamic int8 on both inputs costs agreement.
 MODEL_FP32_NODES ?= self/MatMul(_1)?$$
 
-.PHONY: serve test test-images images lock lint docs docs-serve model bench bench-coldstart invoke loadtest sam-validate clean
+.PHONY: serve test test-images images lock lint docs docs-serve model bench bench-coldstart invoke loadtest loadtest-images loadtest-processes sam-validate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -122,8 +122,24 @@ $(DISTILBERT_INT8)/manifest.json: $(BASELINE_CHECKPOINT)/config.json
 	$(PY) -m model_export quantize $(DISTILBERT_FP32) --output $(DISTILBERT_INT8) --arch arm64
 	$(PY) -m model_export validate --fp32 $(DISTILBERT_FP32) --int8 $(DISTILBERT_INT8) --name distilbert-base-random-int8
 
-# Full comparison of the local targets (about 30 minutes on 2 cores; run it on an otherwise idle machine).
-loadtest: $(VENV)/.all-installed /usr/bin/wrk $(BASELINE_CHECKPOINT)/config.json $(DISTILBERT_INT8)/manifest.json
+# The images in their deployed shapes when a Docker daemon answers, the process targets otherwise.
+loadtest:
+	@if docker info >/dev/null 2>&1; then $(MAKE) loadtest-images; else echo "no Docker daemon: the process targets" >&2; $(MAKE) loadtest-processes; fi
+
+# The images (make images) in the Fargate task's, the EKS pod's and the Lambda function's shape.
+loadtest-images: $(VENV)/.all-installed /usr/bin/wrk images
+	rm -rf results/images report
+	$(PY) -m loadtest run --target image-container --users 10 --duration 60s --out results/images/fargate
+	$(PY) -m loadtest capacity --target image-container --texts sentences --start-rps 10 --model-limit --out results/images/fargate-sentences
+	$(PY) -m loadtest capacity --target image-container --shape eks --texts sentences --start-rps 10 --out results/images/eks-sentences
+	$(PY) -m loadtest run --target image-lambda --scenario single --users 1 --think-time 2-3 --lambda-idle-timeout 1 --duration 60s --out results/images/lambda-coldstart
+	$(PY) -m loadtest run --target image-lambda --scenario burst --burst-users 20 --out results/images/lambda-burst
+	$(PY) -m loadtest run --target image-lambda --users 10 --duration 60s --out results/images/lambda
+	$(PY) -m loadtest capacity --target image-lambda --texts sentences --start-rps 5 --out results/images/lambda-sentences
+	$(PY) -m loadtest report results/images/* --out report
+
+# Full comparison of the process targets (about 30 minutes on 2 cores; run it on an otherwise idle machine).
+loadtest-processes: $(VENV)/.all-installed /usr/bin/wrk $(BASELINE_CHECKPOINT)/config.json $(DISTILBERT_INT8)/manifest.json
 	rm -rf results/baseline results/variants results/container-1user results/container-sentences results/container results/profile-container results/lambda-coldstart results/lambda-burst results/lambda report
 	$(PY) -m loadtest run --target baseline --users 10 --duration 60s --out results/baseline
 	$(PY) -m loadtest capacity --target baseline --start-rps 1 --budget-ms 1000 --out results/baseline

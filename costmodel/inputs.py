@@ -22,6 +22,11 @@ from costmodel.results import load_results
 from costmodel.service import ServiceProfile
 from costmodel.traffic import Traffic, load_hourly_profile, named_shape
 
+# A measured input that may be absent (None) and what stands in for it: (profile field, what it stands for).
+FALLBACKS = {"lambda_init_ms": ("lambda_cold_start_ms", "cold-start latency")}
+# A measured RPS holds at the vCPU it was measured at: (profile field of that vCPU, the input it must equal).
+MEASURED_AT = {"rps_per_task": ("rps_per_task_vcpu", "task_vcpu"), "rps_per_pod": ("rps_per_pod_vcpu", "pod_vcpu")}
+
 
 @dataclass(frozen=True)
 class InputRow:
@@ -48,21 +53,44 @@ def resolve(args: argparse.Namespace) -> Resolved:
     profile = load_results(args.from_results) if args.from_results else ServiceProfile()
     rows: list[InputRow] = []
 
-    def pick(group: str, option: Option) -> Any:
+    def measured(option: Option, values: dict[str, Any]) -> tuple[Any, str] | None:
+        """The profile's value of ``option`` and its origin, or None where nothing measured applies."""
+        name = option.profile
+        value, origin = getattr(profile, name), profile.source(name)
+        if value is None and name in FALLBACKS:
+            name, stands_for = FALLBACKS[name]
+            value, origin = getattr(profile, name), f"{stands_for}, {profile.source(name)}"
+        if value is None:
+            return None
+        if option.profile in MEASURED_AT:
+            vcpu_field, input_field = MEASURED_AT[option.profile]
+            at, now = getattr(profile, vcpu_field), values.get(input_field)
+            if at is not None and now is not None and at != now:
+                profile_notes.append(f"{origin} was measured at {at:g} vCPU, not {now:g}: {option.origin} instead")
+                return None
+        if option.measured_as:
+            origin = f"{option.measured_as}, {origin}"
+        return value, origin
+
+    profile_notes: list[str] = []
+
+    def pick(group: str, option: Option, values: dict[str, Any]) -> Any:
         given = getattr(args, option.dest)
+        found = measured(option, values) if given is None and option.profile is not None else None
         if given is not None:
             value, origin = given, f"--{option.flag}"
-        elif option.profile is not None:
-            value, origin = getattr(profile, option.profile), profile.source(option.profile)
-            if option.measured_as:
-                origin = f"{option.measured_as}, {origin}"
+        elif found is not None:
+            value, origin = found
         else:
             value, origin = option.default, option.origin
         rows.append(InputRow(group, option.flag, value, origin))
         return value
 
     def section(name: str) -> dict[str, Any]:
-        return {o.field: pick(section_group(name), o) for o in OPTIONS[name]}
+        values: dict[str, Any] = {}
+        for option in OPTIONS[name]:
+            values[option.field] = pick(section_group(name), option, values)
+        return values
 
     if args.hourly_profile is not None:
         shape = load_hourly_profile(args.hourly_profile)
@@ -86,4 +114,6 @@ def resolve(args: argparse.Namespace) -> Resolved:
         **general,
     )
     validate(inputs, pricing)
+    for note in profile_notes:
+        profile = profile.with_note(note)
     return Resolved(inputs, profile, pricing, tuple(rows))

@@ -40,7 +40,12 @@ def print_json(obj: Any) -> None:
 def service_rows(resolved: Resolved) -> list[InputRow]:
     """Inputs worth showing under a comparison: the service inputs and every flag that was set."""
     service = {"rps-per-core", "duration-ms", "memory-mb", "cold-starts-per-day", "init-ms"}
-    return [r for r in resolved.rows if r.name in service or r.origin.startswith("--")]
+    measured = {"rps-per-task", "rps-per-pod"}  # shown when --from-results measured them on the deployed shapes
+    return [
+        r
+        for r in resolved.rows
+        if r.name in service or r.origin.startswith("--") or (r.name in measured and r.value is not None)
+    ]
 
 
 def print_inputs(console, rows: list[InputRow], title: str = "Inputs") -> None:

@@ -3,24 +3,30 @@
 Reads, defensively, whatever is present:
 
 - ``DIR/<name>/summary.json`` (and ``DIR/summary.json``), written by the load-test runner. Each is
-  classified by its ``target``: ``local-container`` (or a URL on ``elb.amazonaws.com``) describes the
-  container that Fargate and EKS run; ``local-lambda`` (or a URL on ``execute-api``/``lambda-url``)
-  describes Lambda; ``baseline`` and other URLs are not a platform and are skipped. Of several summaries
-  of one kind the local one wins (it carries the CPU count and the billed duration), then the newest.
+  classified by its ``target``: ``image-container`` (the service image in a deployed shape),
+  ``local-container`` (or a URL on ``elb.amazonaws.com``) describe the container that Fargate and EKS run;
+  ``image-lambda``, ``local-lambda`` (or a URL on ``execute-api``/``lambda-url``) describe Lambda;
+  ``baseline`` and other URLs are not a platform and are skipped. Of several summaries of one kind the
+  image target wins (it ran what is deployed, in its shape), then one with a capacity knee, then a local
+  one (it carries the CPU count and the billed duration), then the newest. An ``image-container`` summary
+  whose ``server.shape.shape`` is ``eks`` describes the EKS pod.
 - ``DIR/bench/bench.json`` (or any ``bench.json`` under DIR), written by ``make bench``.
 
 What each file gives (a value only replaces the default when it is present and valid):
 
 | input | from |
 | --- | --- |
-| container RPS per core | ``capacity.knee_rps / server.cpus`` (container summary) |
+| RPS per Fargate task | ``capacity.knee_rps`` of ``image-container`` in the Fargate shape, at the task's own vCPU |
+| RPS per EKS pod | ``capacity.knee_rps`` of ``image-container --shape eks``, at the pod's own vCPU |
+| container RPS per core | ``capacity.knee_rps / server.cpus`` (container summary; the shape's vCPU for images) |
 | container p99 budget, p99 | ``capacity.p99_budget_ms`` (p99 at or below the knee is within it) |
 | capacity steps | ``capacity.steps`` (to re-size for a tighter SLO in ``recommend``) |
 | container p99 without a capacity probe | ``latency_ms.p99`` (container summary) |
 | Lambda billed duration | ``lambda.billed_duration_ms.median`` (local-lambda summary) |
 | Lambda memory | ``lambda.memory_mb`` |
 | Lambda warm p99 | ``latency_ms.p99`` (Lambda summary) |
-| Lambda cold start (latency and billed INIT) | ``cold_starts.median_ms`` when ``cold_starts.count`` > 0 |
+| Lambda cold start latency | ``cold_starts.alone_median_ms`` (environments that started alone), else ``median_ms`` |
+| Lambda billed INIT | ``lambda.runtime_init_ms.median`` (RIE's INIT REPORT), else the cold-start latency |
 | Lambda billed duration, no local-lambda summary | bench ``single_p50_ms`` of the served model (see below) |
 
 The bench row is the one named "bundled" (the served int8 MiniLM-L6), else one naming both "minilm" and
@@ -28,7 +34,8 @@ The bench row is the one named "bundled" (the served int8 MiniLM-L6), else one n
 × 1769 / memory MB when the memory is below 1,769 MB (one full vCPU); it times the model only, not the
 handler.
 
-Assumption stated: RPS per task/pod = knee RPS per core × task/pod vCPU, i.e. throughput scales with
+A measured RPS per task (pod) applies while the task (pod) has the vCPU it was measured at; otherwise, and
+without image results: RPS per task/pod = knee RPS per core × task/pod vCPU, i.e. throughput scales with
 the vCPU a task gets (true for CPU-bound serving with one worker per core; a Fargate x86 vCPU is a
 hyperthread, a Graviton vCPU a physical core, so x86 may serve less per vCPU than a local core).
 """
@@ -43,7 +50,8 @@ from typing import Any
 
 from costmodel.service import LAMBDA_MB_PER_VCPU, CapacityStep, ServiceProfile
 
-CONTAINER, LAMBDA = "container", "lambda"
+CONTAINER, LAMBDA, POD = "container", "lambda", "pod"
+IMAGE_CONTAINER, IMAGE_LAMBDA = "image-container", "image-lambda"
 
 
 def _number(data: Any, *path: str, positive: bool = True) -> float | None:
@@ -63,9 +71,9 @@ def classify(target: Any) -> str | None:
     """Which platform kind a summary's ``target`` measured, or None when it is not a platform."""
     if not isinstance(target, str):
         return None
-    if target == "local-container":
+    if target in ("local-container", IMAGE_CONTAINER):
         return CONTAINER
-    if target == "local-lambda":
+    if target in ("local-lambda", IMAGE_LAMBDA):
         return LAMBDA
     lowered = target.lower()
     if lowered.startswith(("http://", "https://")):
@@ -107,21 +115,46 @@ def _bench_file(directory: Path) -> Path | None:
     return found[0] if found else None
 
 
+def shape_of(data: dict) -> dict | None:
+    """The deployed shape an image target ran in (``server.shape``), or None."""
+    shape = data.get("server", {}).get("shape") if isinstance(data.get("server"), dict) else None
+    return shape if isinstance(shape, dict) else None
+
+
+def _is_pod(data: dict) -> bool:
+    return data.get("target") == IMAGE_CONTAINER and (shape_of(data) or {}).get("shape") == "eks"
+
+
 def _pick(candidates: list[tuple[Path, dict]]) -> tuple[Path, dict] | None:
-    """Local measurement first (it carries CPUs and billed duration), then the newest file."""
+    """An image target first (what is deployed, in its shape), then one with a capacity knee, then a local
+    measurement (it carries CPUs and billed duration), then the newest file."""
     if not candidates:
         return None
-    return max(candidates, key=lambda c: (str(c[1].get("target", "")).startswith("local-"), c[0].stat().st_mtime))
+
+    def rank(candidate: tuple[Path, dict]) -> tuple:
+        target = str(candidate[1].get("target", ""))
+        knee = _number(candidate[1], "capacity", "knee_rps") is not None
+        return (target.startswith("image-"), knee, target.startswith("local-"), candidate[0].stat().st_mtime)
+
+    return max(candidates, key=rank)
 
 
 def _apply_container(profile: ServiceProfile, path: Path, data: dict) -> ServiceProfile:
     knee = _number(data, "capacity", "knee_rps")
     cpus = _number(data, "server", "cpus")
     budget = _number(data, "capacity", "p99_budget_ms")
-    if knee is not None and cpus is not None:
+    shape = shape_of(data) if data.get("target") == IMAGE_CONTAINER else None
+    if knee is not None and cpus is not None and shape is not None:
+        where = f"{path}: capacity.knee_rps {knee:g} of {IMAGE_CONTAINER} in the {shape.get('shape')} shape"
+        where += f" ({cpus:g} vCPU, {shape.get('source')})"
+        profile = profile.with_value("rps_per_core", knee / cpus, f"{where} / its {cpus:g} vCPU")
+        profile = profile.with_value("rps_per_task", knee, where)
+        profile = replace(profile, rps_per_task_vcpu=cpus)
+    elif knee is not None and cpus is not None:
         profile = profile.with_value(
             "rps_per_core", knee / cpus, f"{path}: capacity.knee_rps {knee:g} / server.cpus {cpus:g}"
         )
+    if knee is not None and cpus is not None:
         steps = []
         raw_steps = data["capacity"].get("steps")
         for raw in raw_steps if isinstance(raw_steps, list) else []:
@@ -150,6 +183,38 @@ def _apply_container(profile: ServiceProfile, path: Path, data: dict) -> Service
     return profile
 
 
+def _alone(candidate: tuple[Path, dict]) -> float:
+    return _number(candidate[1], "cold_starts", "alone_count", positive=False) or 0.0
+
+
+def _pick_lambda(candidates: list[tuple[Path, dict]]) -> tuple[Path, dict] | None:
+    """As ``_pick`` (an image target, then a local one), then a steady run (scenario ``mix``) with the most
+    invocations before a burst or a one-user cold-start run: the billed duration is a warm request's."""
+    if not candidates:
+        return None
+
+    def rank(candidate: tuple[Path, dict]) -> tuple:
+        target, data = str(candidate[1].get("target", "")), candidate[1]
+        invocations = _number(data, "lambda", "invocations", positive=False) or 0.0
+        steady = data.get("scenario", "mix") == "mix"
+        local = target.startswith("local-")
+        return (target.startswith("image-"), local, steady, invocations, candidate[0].stat().st_mtime)
+
+    return max(candidates, key=rank)
+
+
+def _apply_pod(profile: ServiceProfile, path: Path, data: dict) -> ServiceProfile:
+    """RPS per EKS pod: the knee of the image in the pod's shape, at the pod's own vCPU."""
+    knee = _number(data, "capacity", "knee_rps")
+    cpus = _number(data, "server", "cpus")
+    if knee is None or cpus is None:
+        return profile.with_note(f"{path}: the EKS-shape run has no capacity.knee_rps; RPS per pod not measured")
+    shape = shape_of(data) or {}
+    where = f"{path}: capacity.knee_rps {knee:g} of {IMAGE_CONTAINER} in the eks shape ({cpus:g} vCPU, "
+    profile = profile.with_value("rps_per_pod", knee, where + f"{shape.get('source')})")
+    return replace(profile, rps_per_pod_vcpu=cpus)
+
+
 def _apply_lambda(profile: ServiceProfile, path: Path, data: dict) -> ServiceProfile:
     billed = _number(data, "lambda", "billed_duration_ms", "median")
     if billed is not None:
@@ -160,10 +225,25 @@ def _apply_lambda(profile: ServiceProfile, path: Path, data: dict) -> ServicePro
     p99 = _number(data, "latency_ms", "p99")
     if p99 is not None:
         profile = profile.with_value("lambda_warm_p99_ms", p99, f"{path}: latency_ms.p99")
+    return _apply_cold_start(profile, path, data)
+
+
+def _apply_cold_start(profile: ServiceProfile, path: Path, data: dict) -> ServiceProfile:
+    """Cold-start latency (environments that started alone, where any did) and the billed INIT."""
     count = _number(data, "cold_starts", "count", positive=False)
     cold = _number(data, "cold_starts", "median_ms")
-    if count and cold is not None:
+    alone = _number(data, "cold_starts", "alone_median_ms")
+    if count and alone is not None:
+        profile = profile.with_value(
+            "lambda_cold_start_ms", alone, f"{path}: cold_starts.alone_median_ms (environments starting alone)"
+        )
+    elif count and cold is not None:
         profile = profile.with_value("lambda_cold_start_ms", cold, f"{path}: cold_starts.median_ms")
+    init = _number(data, "lambda", "runtime_init_ms", "median")
+    if init is not None:
+        profile = profile.with_value(
+            "lambda_init_ms", init, f"{path}: lambda.runtime_init_ms.median (RIE's INIT REPORT)"
+        )
     return profile
 
 
@@ -189,7 +269,7 @@ def load_results(directory: Path | str, profile: ServiceProfile | None = None) -
         return profile.with_note(f"{directory}: no such results directory; every service input is the default")
 
     notes: list[str] = []
-    kinds: dict[str, list[tuple[Path, dict]]] = {CONTAINER: [], LAMBDA: []}
+    kinds: dict[str, list[tuple[Path, dict]]] = {CONTAINER: [], LAMBDA: [], POD: []}
     for path in _summary_files(directory):
         data = _read_json(path, notes)
         if data is None:
@@ -198,19 +278,34 @@ def load_results(directory: Path | str, profile: ServiceProfile | None = None) -
         if kind is None:
             notes.append(f"{path}: target {data.get('target')!r} is not a platform measurement; skipped")
             continue
-        kinds[kind].append((path, data))
+        kinds[POD if _is_pod(data) else kind].append((path, data))
 
     chosen = _pick(kinds[CONTAINER])
     if chosen:
         profile = _apply_container(profile, *chosen)
-    chosen_lambda = _pick(kinds[LAMBDA])
+    chosen_lambda = _pick_lambda(kinds[LAMBDA])
+    cold_run = None
     if chosen_lambda:
         profile = _apply_lambda(profile, *chosen_lambda)
+        # Cold start and INIT from the run of the same target where most environments started alone.
+        same = [c for c in kinds[LAMBDA] if c[1].get("target") == chosen_lambda[1].get("target")]
+        cold_run = max(same, key=_alone)
+        if cold_run is not chosen_lambda and _alone(cold_run) > _alone(chosen_lambda):
+            profile = _apply_cold_start(profile, *cold_run)
+        else:
+            cold_run = None
+    chosen_pod = _pick(kinds[POD])
+    if chosen_pod:
+        profile = _apply_pod(profile, *chosen_pod)
     for kind, candidates in kinds.items():
-        used = chosen if kind == CONTAINER else chosen_lambda
+        used = {CONTAINER: chosen, LAMBDA: chosen_lambda, POD: chosen_pod}[kind]
         notes.extend(
-            f"{path}: another {kind} summary; {used[0]} was used" for path, _ in candidates if used and path != used[0]
+            f"{path}: another {kind} summary; {used[0]} was used"
+            for path, _ in candidates
+            if used and path != used[0] and not (cold_run and path == cold_run[0])
         )
+    if cold_run:
+        notes.append(f"{cold_run[0]}: Lambda cold start and INIT (its environments started alone)")
 
     bench_path = _bench_file(directory)
     if bench_path is not None:

@@ -56,6 +56,14 @@ class ServiceProfile:
     container_p99_ms: float = DEFAULT_P99_BUDGET_MS
     capacity_steps: tuple[CapacityStep, ...] = ()
     capacity_cpus: float | None = None
+    # Measured on the deployed shapes (image targets): a task's and a pod's knee at their own vCPU, and the
+    # vCPU it was measured at; None: derived as RPS per core × vCPU.
+    rps_per_task: float | None = None
+    rps_per_task_vcpu: float | None = None
+    rps_per_pod: float | None = None
+    rps_per_pod_vcpu: float | None = None
+    # Billed INIT per cold start (the runtime's init as the RIE reports it); None: the cold-start latency.
+    lambda_init_ms: float | None = None
     sources: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 

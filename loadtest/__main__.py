@@ -3,7 +3,8 @@ overload and soak runs, and the comparison report.
 
 Targets: a base URL (``http://...``, e.g. from ``python -m ops endpoints ... --json``), or a local target the
 command starts and stops on 127.0.0.1: ``local-container``, ``local-lambda`` (local emulation, not AWS
-figures) or ``baseline`` (the seed-style PyTorch server).
+figures), ``baseline`` (the seed-style PyTorch server), or the images in their deployed shapes (``make images``):
+``image-container`` (``--shape fargate | eks``) and ``image-lambda``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def _duration(text: str) -> float:
 
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--target", required=True, help="URL, or local-container | local-lambda | baseline (started on 127.0.0.1)"
+        "--target",
+        required=True,
+        help="URL, or local-container | local-lambda | baseline | image-container | image-lambda (on 127.0.0.1)",
     )
     parser.add_argument(
         "--endpoints",
@@ -79,24 +82,32 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="baseline checkpoint (default build/distilbert-base-random)",
     )
-    local.add_argument("--lambda-concurrency", type=_positive_int, default=4, help="local-lambda: most environments")
+    local.add_argument("--lambda-concurrency", type=_positive_int, default=4, help="Lambda targets: most environments")
     local.add_argument(
         "--lambda-queue",
         action="store_true",
-        help="local-lambda: queue requests beyond --lambda-concurrency (default: 429 Too Many Requests, as Lambda)",
+        help="Lambda targets: queue requests beyond --lambda-concurrency (default: 429 Too Many Requests, as Lambda)",
     )
     local.add_argument(
         "--lambda-idle-timeout",
         type=_positive_float,
         default=None,
-        help="local-lambda: seconds before an idle environment is reaped (default 60; burst: half the idle phase)",
+        help="Lambda targets: seconds before an idle environment is reaped (default 60; burst: half the idle phase)",
     )
     local.add_argument(
         "--lambda-memory-mb",
         type=_positive_int,
         default=None,
-        help="local-lambda: memory to report (default: template.yaml)",
+        help="local-lambda: memory to report (default: template.yaml; image-lambda always runs its shape)",
     )
+    images = parser.add_argument_group("image targets (make images)")
+    images.add_argument(
+        "--shape",
+        choices=("fargate", "eks"),
+        default=None,
+        help="image-container: the Copilot task's shape (fargate, default) or the EKS pod's",
+    )
+    images.add_argument("--image", default=None, help="image tag (default: the one make images builds)")
     remote = parser.add_argument_group("URL targets")
     remote.add_argument(
         "--server-cpus", type=_positive_float, default=None, help="CPUs behind the URL (for the cost model)"
@@ -139,6 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=("reviews", "sentences"),
         default="reviews",
         help="reviews: the whole pool (4 to 352 words); sentences: its reviews of at most 40 words",
+    )
+    capacity.add_argument(
+        "--model-limit",
+        action="store_true",
+        help="image-container: also time the image's model alone on the shape's CPUs, batched, and print the ratio",
     )
 
     overload = commands.add_parser("overload", help="1x, 2x and 4x the knee: admitted vs 429 latency (open loop)")
@@ -207,6 +223,8 @@ def _local_options(args: argparse.Namespace, idle_default: float):
         lambda_queue=args.lambda_queue,
         lambda_idle_timeout_s=args.lambda_idle_timeout or idle_default,
         lambda_memory_mb=args.lambda_memory_mb,
+        shape=args.shape,
+        image=args.image,
     )
 
 
@@ -294,8 +312,11 @@ def _capacity(args: argparse.Namespace) -> int:
         texts=args.texts,
         server_cpus=args.server_cpus,
         server_workers=args.server_workers,
+        model_limit=args.model_limit,
         local=_local_options(args, 60.0),
     )
+    if args.model_limit and args.target != "image-container":
+        raise ValueError("--model-limit needs --target image-container (it times that image's model)")
     summary = probe(config)
     knee = summary["capacity"]["knee_rps"]
     budget = summary["capacity"]["p99_budget_ms"]
@@ -303,6 +324,14 @@ def _capacity(args: argparse.Namespace) -> int:
         print(f"knee: none: even {args.start_rps:g} RPS broke the p99 budget of {budget:g} ms or failed")
     else:
         print(f"knee: {knee:.1f} RPS with p99 under {budget:g} ms and no failures ({summary['label']})")
+    limit = summary["capacity"].get("model_limit")
+    if limit:
+        share = summary["capacity"].get("knee_share_of_model_limit")
+        print(
+            f"model alone: {limit['texts_per_s']:.1f} texts/s on {limit['cpus']:g} CPU in batches of "
+            f"{limit['batch_size']} ({limit['image']}); knee / model alone = "
+            + ("–" if share is None else f"{100 * share:.1f} %")
+        )
     print(f"wrote {args.out / 'summary.json'}")
     return 0
 
@@ -382,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     from loadtest.capacity import CapacityError
+    from loadtest.docker_cli import DockerError
     from loadtest.runner import RunError
     from loadtest.summary import SummaryError
     from loadtest.targets import TargetError
@@ -396,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (TargetError, RunError, CapacityError, SummaryError, ValueError, OSError) as error:
+    except (TargetError, DockerError, RunError, CapacityError, SummaryError, ValueError, OSError) as error:
         message = " ".join(str(error).split())
         print(f"error: {message}", file=sys.stderr)
         return 1

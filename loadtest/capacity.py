@@ -63,6 +63,7 @@ class CapacityConfig:
     server_workers: int | None = None
     warm_up_s: int = WARM_UP_S
     cool_down_s: float = COOL_DOWN_S
+    model_limit: bool = False  # image-container: also time the image's model alone (loadtest.model_limit)
     local: LocalOptions = field(default_factory=LocalOptions)
 
 
@@ -297,6 +298,19 @@ def build_summary(
     return summary
 
 
+def _model_limit(config: CapacityConfig, target: Target, console) -> dict[str, Any]:
+    """The image's model alone in the target's shape (the target's container idles meanwhile)."""
+    from loadtest.image_targets import container_shape
+    from loadtest.model_limit import measure_model_limit
+
+    shape_block = target.server.get("shape") or {}
+    if target.name != "image-container" or not shape_block.get("image"):
+        raise CapacityError("--model-limit needs --target image-container")
+    batch = int(target.server["container"]["settings"]["micro_batch_max_size"])
+    with console.status(f"timing the model alone in {shape_block['image']}, batches of {batch}"):
+        return measure_model_limit(shape_block["image"], container_shape(shape_block["shape"]), config.texts, batch)
+
+
 def probe(config: CapacityConfig, console=None) -> dict[str, Any]:
     """Start the target, warm it up, step the offered load, write and return the summary."""
     from rich.console import Console
@@ -326,6 +340,12 @@ def probe(config: CapacityConfig, console=None) -> dict[str, Any]:
 
         steps = search(run_step, config.start_rps, config.max_rps, config.growth, config.refine)
         emulator = target.emulator_stats()
+        limit = _model_limit(config, target, console) if config.model_limit else None
     summary = build_summary(config, target, steps, tool, emulator)
+    if limit is not None:
+        knee_rps = summary["capacity"]["knee_rps"]
+        summary["capacity"]["model_limit"] = limit
+        share = knee_rps / limit["texts_per_s"] if knee_rps else None
+        summary["capacity"]["knee_share_of_model_limit"] = None if share is None else round(share, 4)
     write_summary(config.out_dir, summary)
     return summary

@@ -5,14 +5,15 @@ The front is a Starlette app on uvicorn that turns each HTTP request into an API
 environment:
 
 - an environment is AWS's Runtime Interface Emulator (the ``aws-lambda-rie`` binary shipped in the
-  aws-sam-cli wheel in ``.venv-sam``) running the real handler through AWS's runtime interface client
-  (``python -m awslambdaric functions.handler.lambda_handler``); the front invokes it on RIE's
-  ``/2015-03-31/functions/function/invocations``;
+  aws-sam-cli wheel in ``.venv-sam``) running the real handler: as processes of this machine through AWS's
+  runtime interface client (``python -m awslambdaric functions.handler.lambda_handler``), or with ``--image``
+  as a container of the Lambda image limited to ``--memory-mb`` and ``--cpus`` (``loadtest.environments``
+  has both launchers); the front invokes it on RIE's ``/2015-03-31/functions/function/invocations``;
 - an environment runs one invocation at a time; a request that finds none idle starts a new one (a real
   cold start: RIE, interpreter, imports, model load) and waits for it, up to ``--concurrency``
   environments; beyond that the front answers 429 ``{"message":"Too Many Requests"}`` as API Gateway does
   when the function is throttled, or with ``--queue`` waits for the next free environment;
-- an environment idle for ``--idle-timeout`` seconds is reaped (its processes killed);
+- an environment idle for ``--idle-timeout`` seconds is reaped (its processes killed, its container removed);
 - every cold start is recorded: environment start to the end of init (RIE start plus the runtime's init,
   from RIE's ``INIT REPORT`` log line) and to its first response. ``GET /_emulator/stats`` returns them
   with every invocation's duration.
@@ -28,8 +29,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
-import platform
 import re
 import socket
 import sys
@@ -46,32 +45,27 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from functions.apigw import http_api_event
+from loadtest.environments import (
+    ContainerLauncher,
+    Environment,
+    Launcher,
+    ProcessLauncher,
+    free_port,
+    rie_binary,
+)
+from loadtest.shapes import Shape
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HANDLER = "functions.handler.lambda_handler"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 STATS_PATH = "/_emulator/stats"
-FUNCTION_NAME = "sentiment-local-emulation"
-STARTUP_TIMEOUT_S = 30.0
-# What the function process inherits from this one; everything else is set explicitly (no AWS credentials).
-INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "SYSTEMROOT")
 # RIE's own log of the runtime's init (it inits on the first invoke, as Lambda's on-demand init does).
 INIT_REPORT = re.compile(r"INIT REPORT\(durationMs: ([0-9.]+)\)")
 INIT_DONE = re.compile(r"INIT RTDONE\(status: (\w+)\)")
 INIT_LOG_WAIT_S = 2.0
 THROTTLED = {"message": "Too Many Requests"}
-
-
-def rie_binary(root: Path = REPO_ROOT) -> Path:
-    """AWS's Runtime Interface Emulator for this machine's architecture, from the aws-sam-cli wheel in .venv-sam."""
-    arch = {"aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), "x86_64")
-    found = sorted(root.glob(f".venv-sam/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-{arch}"))
-    if not found:
-        raise FileNotFoundError(
-            f"{root}/.venv-sam/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-{arch} not found; "
-            "install it with: make .venv-sam/bin/sam"
-        )
-    return found[-1]
+# RIE's answer (200, text/plain) when the function outlives its timeout; it then resets the runtime.
+FUNCTION_TIMED_OUT = re.compile(rb"^Task timed out after [0-9.]+ seconds$")
 
 
 @dataclass
@@ -88,32 +82,16 @@ class EmulatorConfig:
     workdir: Path = REPO_ROOT
     log_dir: Path | None = None
     rie: Path | None = None
+    image: str | None = None  # a container of this image per environment (else a process)
+    cpus: float | None = None  # the container's CPU limit (with image)
 
-
-@dataclass
-class Environment:
-    """One execution environment: an RIE process, its invoke port, and what it is doing."""
-
-    number: int
-    started_at: float
-    port: int
-    process: asyncio.subprocess.Process | None = None
-    state: str = "starting"  # starting, idle, busy, reaped
-    initialised_at: float | None = None
-    init_ms: float | None = None
-    init_status: str | None = None
-    init_logged: asyncio.Event = field(default_factory=asyncio.Event)
-    first_response_at: float | None = None
-    rss_mb: float | None = None
-    reap_handle: asyncio.TimerHandle | None = None
-    log: list[str] = field(default_factory=list)
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    def launcher(self, rie: Path) -> Launcher:
+        """How environments start: a container of ``image`` in the function's shape, or a process."""
+        if self.image is None:
+            return ProcessLauncher(self, rie)
+        if not self.memory_mb or not self.cpus:
+            raise ValueError("a container environment needs the function's memory and CPUs")
+        return ContainerLauncher(self, rie, self.image, Shape("lambda", self.cpus, self.memory_mb, "command line"))
 
 
 def http_response_from_result(result: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -146,6 +124,7 @@ class Pool:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.rie = config.rie or rie_binary(config.workdir)
+        self.launcher = config.launcher(self.rie)
         self.environments: dict[int, Environment] = {}
         self.idle: list[Environment] = []
         self.freed = asyncio.Condition()
@@ -159,32 +138,10 @@ class Pool:
         self.durations_ms: list[float] = []
         self.errors = 0
         self.timeouts = 0
+        self.function_timeouts = 0
         self.queued = 0
         self.throttles = 0
         self.tasks: set[asyncio.Task] = set()
-
-    def _function_environment(self) -> dict[str, str]:
-        env = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
-        env.update(
-            {
-                "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
-                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(self.config.function_timeout_s)),
-                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{FUNCTION_NAME}",
-                "AWS_LAMBDA_LOG_STREAM_NAME": "local",
-                "AWS_REGION": "us-east-1",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "LAMBDA_TASK_ROOT": str(self.config.workdir),
-                "PYTHONPATH": str(self.config.workdir),
-                "PYTHONUNBUFFERED": "1",
-                "TZ": ":UTC",
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
-        )
-        if self.config.memory_mb:
-            env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(self.config.memory_mb)
-        env.update(self.config.function_env)
-        return env
 
     async def _start_environment(self) -> Environment:
         self.started += 1
@@ -193,38 +150,11 @@ class Pool:
         self.environments[environment.number] = environment
         self.peak = max(self.peak, len(self.environments))
         environment.state = "busy"
-        environment.process = await asyncio.create_subprocess_exec(
-            str(self.rie),
-            "--runtime-interface-emulator-address",
-            f"127.0.0.1:{environment.port}",
-            "--runtime-api-address",
-            f"127.0.0.1:{free_port()}",
-            sys.executable,
-            "-m",
-            "awslambdaric",
-            self.config.handler,
-            cwd=self.config.workdir,
-            env=self._function_environment(),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+        await self.launcher.start(environment)
         loop = asyncio.get_running_loop()
         self.tasks.update({loop.create_task(self._read_log(environment)), loop.create_task(self._watch(environment))})
-        await self._wait_listening(environment)
+        await self.launcher.wait_ready(environment)
         return environment
-
-    async def _wait_listening(self, environment: Environment) -> None:
-        deadline = time.perf_counter() + STARTUP_TIMEOUT_S
-        while time.perf_counter() < deadline:
-            if environment.process is None or environment.process.returncode is not None:
-                return
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", environment.port)
-                writer.close()
-                return
-            await asyncio.sleep(0.01)
 
     async def _read_log(self, environment: Environment) -> None:
         assert environment.process is not None and environment.process.stdout is not None
@@ -259,9 +189,7 @@ class Pool:
             self.freed.notify()
 
     def _kill(self, environment: Environment) -> None:
-        if environment.process and environment.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(environment.process.pid, 9)
+        self.launcher.kill(environment)
 
     def _reap(self, environment: Environment) -> None:
         if environment.state != "idle":
@@ -312,7 +240,7 @@ class Pool:
             self.freed.notify()
 
     async def invoke(self, event: dict[str, Any]) -> tuple[str, bytes]:
-        """Run one event: ``("response" | "error" | "timeout" | "throttled", payload)``."""
+        """Run one event: ``("response" | "error" | "function_timeout" | "timeout" | "throttled", payload)``."""
         environment = await self._acquire()
         if environment is None:
             return "throttled", b""
@@ -320,7 +248,9 @@ class Pool:
         try:
             answer = await self.client.post(f"http://127.0.0.1:{environment.port}{INVOKE_PATH}", json=event)
             kind, payload = "response", answer.content
-            if answer.status_code != 200 or _is_function_error(payload):
+            if answer.status_code == 200 and FUNCTION_TIMED_OUT.match(payload.strip()):
+                kind = "function_timeout"
+            elif answer.status_code != 200 or _is_function_error(payload):
                 kind = "error"
         except httpx.TimeoutException:
             self._kill(environment)
@@ -332,6 +262,7 @@ class Pool:
         if environment.first_response_at is None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(environment.init_logged.wait(), INIT_LOG_WAIT_S)
+            environment.rss_mb = await self.launcher.rss_mb(environment)
         self._record(environment, dispatched, now, kind, payload)
         await self._release(environment)
         return kind, payload
@@ -350,11 +281,12 @@ class Pool:
         self.durations_ms.append((now - dispatched) * 1000 - ((environment.init_ms or 0.0) if first else 0.0))
         if kind == "error":
             self.errors += 1
+        if kind == "function_timeout":
+            self.function_timeouts += 1
         if first:
             init_ms = environment.init_ms or 0.0
             listening_ms = (dispatched - environment.started_at) * 1000
             self.init_windows[environment.number] = (environment.started_at, dispatched + init_ms / 1000)
-            environment.rss_mb = _rss_mb(environment.process.pid if environment.process else None)
             self.cold_starts.append(
                 {
                     "environment": environment.number,
@@ -383,7 +315,7 @@ class Pool:
         ]
         return {
             "emulated": True,
-            "runtime_interface_emulator": str(self.rie),
+            **self.launcher.describe(),
             "handler": self.config.handler,
             "concurrency_limit": self.config.concurrency,
             "queue_at_limit": self.config.queue,
@@ -398,6 +330,7 @@ class Pool:
             "invocations": len(self.durations_ms),
             "function_errors": self.errors,
             "timeouts": self.timeouts,
+            "function_timeouts": self.function_timeouts,
             "throttles": self.throttles,
             "queued_at_limit": self.queued,
             "durations_ms": [round(value, 3) for value in self.durations_ms],
@@ -410,21 +343,8 @@ class Pool:
             self._kill(environment)
             if environment.process:
                 await environment.process.wait()
+        await self.launcher.close()
         await self.client.aclose()
-
-
-def _rss_mb(pid: int | None) -> float | None:
-    """Resident memory of RIE and the runtime under it."""
-    if pid is None:
-        return None
-    try:
-        import psutil
-
-        process = psutil.Process(pid)
-        total = process.memory_info().rss + sum(child.memory_info().rss for child in process.children(recursive=True))
-        return round(total / 2**20, 1)
-    except Exception:  # the process may be gone already; the figure is informative only
-        return None
 
 
 def create_app(config: EmulatorConfig) -> Starlette:
@@ -509,6 +429,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra function variable")
     parser.add_argument("--log-dir", default=None, help="folder for each environment's output")
     parser.add_argument("--rie", default=None, help="aws-lambda-rie binary (default: the one in .venv-sam)")
+    parser.add_argument("--image", default=None, help="run each environment as a container of this Lambda image")
+    parser.add_argument("--cpus", type=float, default=None, help="with --image: each container's CPU limit")
     return parser
 
 
@@ -545,7 +467,14 @@ def main(argv: list[str] | None = None) -> int:
         function_env=function_env,
         log_dir=log_dir,
         rie=rie,
+        image=args.image,
+        cpus=args.cpus,
     )
+    try:
+        config.launcher(rie)
+    except ValueError as error:
+        print(f"error: {error} (--memory-mb and --cpus)", file=sys.stderr)
+        return 2
     try:
         serve(config, args.host, args.port)
     except OSError as error:

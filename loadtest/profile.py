@@ -25,7 +25,7 @@ from typing import Any
 
 from loadtest.capacity import CapacityError, run_wrk_step, write_bodies, wrk_binary
 from loadtest.summary import machine_block
-from loadtest.targets import LocalOptions, running_target, stop_process
+from loadtest.targets import IMAGE_TARGETS, LocalOptions, running_target, stop_process
 
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 # (component, test on (function, file, source line)); the first component found from the innermost frame wins.
@@ -166,6 +166,11 @@ def _plot(rows: list[dict[str, Any]], title: str, path: Path) -> Path:
 
 def profile(config: ProfileConfig) -> dict[str, Any]:
     """Load the target, sample it with py-spy, and write the per-request breakdown."""
+    if config.target in IMAGE_TARGETS:
+        raise CapacityError(
+            f"profile --target {config.target}: py-spy samples this machine's processes and finds no interpreter "
+            "in the image targets' containers; profile local-container or local-lambda"
+        )
     wrk = wrk_binary()
     spy = py_spy_binary()
     config.out_dir.mkdir(parents=True, exist_ok=True)
@@ -175,14 +180,18 @@ def profile(config: ProfileConfig) -> dict[str, Any]:
     seconds = max(1, round(config.duration_s))
     with running_target(config.target, config.local) as target:
         if target.process is None:
-            raise CapacityError("profile needs a local target (its processes are sampled)")
+            raise CapacityError(
+                "profile needs a process target (local-container, local-lambda, baseline): py-spy samples this "
+                "machine's processes; it finds no interpreter in the image targets' containers"
+            )
+        pid = target.process.pid
         run_wrk_step(wrk, target.url, bodies, config.rps, 2, config.budget_ms)  # warm-up
         cpu_before = target.server_cpu_seconds()
         spy_command = [
             spy,
             "record",
             "--pid",
-            str(target.process.pid),
+            str(pid),
             "--subprocesses",
             "--full-filenames",
             "--native",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadtest.report_shapes import plot_deployed_shapes, ran_sentence, targets_table
 from loadtest.summary import SummaryError, read_summary
 
 HISTORY_FILE = "locust_stats_history.csv"
@@ -407,6 +408,7 @@ def write_report(folders: list[Path], out_dir: Path) -> Path:
         ("RPS and p99 over time", plot_timeline(results, out_dir / "rps_p99_over_time.png")),
         ("Capacity curve", plot_capacity(results, out_dir / "capacity_curve.png")),
         ("Cold starts", plot_cold_starts(results, out_dir / "cold_starts.png")),
+        ("Latency against offered load, deployed shapes", plot_deployed_shapes(results, out_dir / "shapes.png")),
     ]
     created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     parts = [
@@ -419,6 +421,12 @@ def write_report(folders: list[Path], out_dir: Path) -> Path:
         comparison_table(results),
         "",
         *[f"{note}\n" for note in _notes(results)],
+        "## What ran, in which shape",
+        "",
+        ran_sentence(results),
+        "",
+        targets_table(results),
+        "",
         "## What each column measured",
         "",
         details_table(results),

@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from loadtest.targets import REPO_ROOT, SAM_TEMPLATE, template_function
+from inference.settings import REPO_ROOT
 
+SAM_TEMPLATE = REPO_ROOT / "template.yaml"
 COPILOT_MANIFEST = REPO_ROOT / "copilot" / "api" / "manifest.yml"
 EKS_DEPLOYMENT = REPO_ROOT / "eksctl" / "k8s" / "deployment.yaml"
 CONTAINER_NAME = "api"
@@ -111,6 +113,72 @@ def eks_shape(path: Path = EKS_DEPLOYMENT, container: str = CONTAINER_NAME) -> S
             cpus, memory = kubernetes_cpus(limits["cpu"]), kubernetes_memory_mb(limits["memory"])
             return Shape("eks", cpus, memory, _relative(path), env)
     raise ShapeError(f"{path}: no Deployment with a container named {container!r}")
+
+
+def _template_loader():
+    """A YAML loader that reads CloudFormation tags: ``!Ref X`` as ``{"Ref": "X"}``, the others as plain values."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def any_tag(loader, suffix, node):
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            return {"Ref": value} if suffix == "Ref" else value
+        if isinstance(node, yaml.SequenceNode):
+            return loader.construct_sequence(node)
+        return loader.construct_mapping(node)
+
+    Loader.add_multi_constructor("!", any_tag)
+    return Loader
+
+
+def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
+    """``{"Ref": P}`` replaced by parameter P's default, in lists too."""
+    if isinstance(value, list):
+        return [_resolve(item, parameters) for item in value]
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return (parameters.get(value["Ref"]) or {}).get("Default")
+    return value
+
+
+def template_function(path: Path = SAM_TEMPLATE, handler: str = "functions.handler.lambda_handler") -> dict[str, Any]:
+    """``MemorySize`` and ``Timeout`` of the SAM function that runs ``handler`` (parameter defaults resolved).
+
+    Values the template does not give (or no template) are absent from the answer.
+    """
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        template = yaml.load(path.read_text(encoding="utf-8"), Loader=_template_loader())
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(template, dict):
+        return {}
+    parameters = template.get("Parameters") or {}
+    defaults = (template.get("Globals") or {}).get("Function") or {}
+    for resource in (template.get("Resources") or {}).values():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = {**defaults, **(resource.get("Properties") or {})}
+        command = _resolve((properties.get("ImageConfig") or {}).get("Command"), parameters)
+        if handler not in (command or [_resolve(properties.get("Handler"), parameters)]):
+            continue
+        found = {}
+        for key, name in (("MemorySize", "memory_mb"), ("Timeout", "timeout_s")):
+            value = _resolve(properties.get(key), parameters)
+            if isinstance(value, int | str) and str(value).isdigit():
+                found[name] = int(value)
+        return found
+    return {}
+
+
+def template_memory_mb(path: Path = SAM_TEMPLATE, handler: str = "functions.handler.lambda_handler") -> int | None:
+    """``MemorySize`` of the SAM function that runs ``handler``, if the template says."""
+    return template_function(path, handler).get("memory_mb")
 
 
 def lambda_shape(path: Path = SAM_TEMPLATE) -> Shape:

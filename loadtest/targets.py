@@ -3,7 +3,8 @@
 - ``local-container``: ``python -m container`` with the environment ``container/Dockerfile`` sets (its last
   stage's ``ENV`` lines: ``WEB_CONCURRENCY``, ``INFERENCE_THREADS``, ...), ``MODEL_DIR`` on the local model;
 - ``local-lambda``: the real Lambda handler in the local emulation (``loadtest.lambda_emulator``);
-- ``baseline``: the seed-style PyTorch FP32 server (``loadtest.baseline_server``).
+- ``baseline``: the seed-style PyTorch FP32 server (``loadtest.baseline_server``);
+- ``image-container``, ``image-lambda``: the images in their deployed shapes (``loadtest.image_targets``).
 """
 
 from __future__ import annotations
@@ -20,16 +21,21 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from inference.settings import BUNDLED_MODEL_DIR, REPO_ROOT, available_cpus, environment_variable_names
+from loadtest.shapes import SAM_TEMPLATE, Shape, template_function, template_memory_mb
+
+__all__ = ["SAM_TEMPLATE", "template_function", "template_memory_mb"]  # read by loadtest.shapes, kept here too
 
 LOCAL_TARGETS = ("local-container", "local-lambda", "baseline")
+IMAGE_TARGETS = ("image-container", "image-lambda")
+LAMBDA_TARGETS = ("local-lambda", "image-lambda")
 DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
-SAM_TEMPLATE = REPO_ROOT / "template.yaml"
 BASELINE_CHECKPOINT = REPO_ROOT / "build" / "distilbert-base-random"
 BASELINE_CHECKPOINT_COMMAND = (
     "python -m model_export random-checkpoint --size base --output build/distilbert-base-random"
@@ -54,6 +60,8 @@ class LocalOptions:
     lambda_idle_timeout_s: float = 60.0
     lambda_memory_mb: int | None = None
     log_dir: Path | None = None
+    shape: str | None = None  # image-container: fargate (default) or eks
+    image: str | None = None  # image targets: another tag than make images'
 
 
 @dataclass
@@ -66,6 +74,8 @@ class Target:
     emulated: bool = False
     model: dict[str, Any] | None = None
     process: subprocess.Popen | None = None
+    cleanup: Callable[[], None] | None = None  # removes what the target started besides ``process``
+    cpu_reader: Callable[[], float | None] | None = None  # server CPU seconds, where not ``process``'s
 
     def label(self, explicit: str | None = None, scenario: str = "mix") -> str:
         """``explicit``, else e.g. ``local-container``, ``local-lambda burst``, ``local-container [model]``, a host."""
@@ -74,8 +84,10 @@ class Target:
         name = self.name
         if name.startswith(("http://", "https://")):
             name = name.split("://", 1)[1].split("/", 1)[0]
-        if self.model and not self.model.get("bundled") and self.name in ("local-container", "local-lambda"):
+        if self.model and not self.model.get("bundled") and self.name in LOCAL_TARGETS:
             name += f" [{self.model.get('name') or Path(self.model['dir']).name}]"
+        if (self.server.get("shape") or {}).get("shape") == "eks":
+            name += " [eks]"
         if scenario in ("single", "burst"):
             name += f" {scenario}"
         return name
@@ -90,14 +102,16 @@ class Target:
         return server
 
     def emulator_stats(self) -> dict[str, Any] | None:
-        """The Lambda emulation's cold starts and durations (``local-lambda`` only)."""
-        if self.name != "local-lambda":
+        """The Lambda emulation's cold starts and durations (``local-lambda``, ``image-lambda``)."""
+        if self.name not in LAMBDA_TARGETS:
             return None
         with urllib.request.urlopen(f"{self.url}/_emulator/stats", timeout=10) as response:
             return json.loads(response.read())
 
     def server_cpu_seconds(self) -> float | None:
         """CPU seconds the server's processes have used so far (user + system), where they can be read."""
+        if self.cpu_reader is not None:
+            return self.cpu_reader()
         if self.process is None:
             return None
         import psutil
@@ -150,72 +164,6 @@ def container_env(model_dir: Path, port: int, dockerfile: Path = DOCKERFILE) -> 
     env.update(local)
     env.pop("MODEL_URI", None)
     return env, {name: value for name, value in applied.items() if name not in local}
-
-
-def _template_loader():
-    """A YAML loader that reads CloudFormation tags: ``!Ref X`` as ``{"Ref": "X"}``, the others as plain values."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def any_tag(loader, suffix, node):
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            return {"Ref": value} if suffix == "Ref" else value
-        if isinstance(node, yaml.SequenceNode):
-            return loader.construct_sequence(node)
-        return loader.construct_mapping(node)
-
-    Loader.add_multi_constructor("!", any_tag)
-    return Loader
-
-
-def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
-    """``{"Ref": P}`` replaced by parameter P's default, in lists too."""
-    if isinstance(value, list):
-        return [_resolve(item, parameters) for item in value]
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        return (parameters.get(value["Ref"]) or {}).get("Default")
-    return value
-
-
-def template_function(path: Path = SAM_TEMPLATE, handler: str = "functions.handler.lambda_handler") -> dict[str, Any]:
-    """``MemorySize`` and ``Timeout`` of the SAM function that runs ``handler`` (parameter defaults resolved).
-
-    Values the template does not give (or no template) are absent from the answer.
-    """
-    if not path.is_file():
-        return {}
-    import yaml
-
-    try:
-        template = yaml.load(path.read_text(encoding="utf-8"), Loader=_template_loader())
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(template, dict):
-        return {}
-    parameters = template.get("Parameters") or {}
-    defaults = (template.get("Globals") or {}).get("Function") or {}
-    for resource in (template.get("Resources") or {}).values():
-        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        properties = {**defaults, **(resource.get("Properties") or {})}
-        command = _resolve((properties.get("ImageConfig") or {}).get("Command"), parameters)
-        if handler not in (command or [_resolve(properties.get("Handler"), parameters)]):
-            continue
-        found = {}
-        for key, name in (("MemorySize", "memory_mb"), ("Timeout", "timeout_s")):
-            value = _resolve(properties.get(key), parameters)
-            if isinstance(value, int | str) and str(value).isdigit():
-                found[name] = int(value)
-        return found
-    return {}
-
-
-def template_memory_mb(path: Path = SAM_TEMPLATE, handler: str = "functions.handler.lambda_handler") -> int | None:
-    """``MemorySize`` of the SAM function that runs ``handler``, if the template says."""
-    return template_function(path, handler).get("memory_mb")
 
 
 def free_port() -> int:
@@ -363,13 +311,18 @@ def start_emulator(arguments: list[str], log_path: Path | None = None) -> tuple[
         raise
 
 
-def _start_lambda(options: LocalOptions) -> Target:
-    _check_model_dir(options.model_dir)
+def start_lambda(
+    options: LocalOptions, name: str = "local-lambda", image: str | None = None, shape: Shape | None = None
+) -> Target:
+    """The Lambda emulation: environments as processes on ``options.model_dir``, or containers of ``image``."""
     function = template_function()
-    memory = options.lambda_memory_mb or function.get("memory_mb")
-    arguments = [
-        "--model",
-        str(options.model_dir.resolve()),
+    memory = (shape.memory_mb if shape else None) or options.lambda_memory_mb or function.get("memory_mb")
+    if image is None:
+        _check_model_dir(options.model_dir)
+        arguments = ["--model", str(options.model_dir.resolve())]
+    else:
+        arguments = ["--image", image, "--cpus", f"{shape.cpus:g}" if shape else "1"]
+    arguments += [
         "--concurrency",
         str(options.lambda_concurrency),
         "--idle-timeout",
@@ -387,7 +340,7 @@ def _start_lambda(options: LocalOptions) -> Target:
         log_path = options.log_dir / "emulator.log"
     process, url = start_emulator(arguments, log_path)
     server = {
-        "cpus": float(cpu_count()),
+        "cpus": shape.cpus if shape else float(cpu_count()),
         "workers": options.lambda_concurrency,
         "concurrency_limit": options.lambda_concurrency,
         "at_limit": "queue" if options.lambda_queue else "throttle (429)",
@@ -395,7 +348,7 @@ def _start_lambda(options: LocalOptions) -> Target:
         "memory_mb": memory,
         "function_timeout_s": function.get("timeout_s"),
     }
-    return Target("local-lambda", url, server, True, _model_info(options.model_dir), process)
+    return Target(name, url, server, True, None if image else _model_info(options.model_dir), process)
 
 
 def _start_baseline(options: LocalOptions) -> Target:
@@ -423,9 +376,14 @@ def running_target(target: str, options: LocalOptions):
     if target.startswith(("http://", "https://")):
         yield Target(target, target.rstrip("/"), {"cpus": None, "workers": None})
         return
-    starters = {"local-container": _start_container, "local-lambda": _start_lambda, "baseline": _start_baseline}
+    starters = {"local-container": _start_container, "local-lambda": start_lambda, "baseline": _start_baseline}
+    if target in IMAGE_TARGETS:
+        from loadtest.image_targets import STARTERS
+
+        starters = STARTERS
     if target not in starters:
-        raise TargetError(f"unknown target {target!r}: give a URL (http://...) or one of {', '.join(LOCAL_TARGETS)}")
+        names = ", ".join((*LOCAL_TARGETS, *IMAGE_TARGETS))
+        raise TargetError(f"unknown target {target!r}: give a URL (http://...) or one of {names}")
     if options.log_dir:
         options.log_dir.mkdir(parents=True, exist_ok=True)
     started = starters[target](options)
@@ -434,3 +392,5 @@ def running_target(target: str, options: LocalOptions):
     finally:
         if started.process is not None:
             stop_process(started.process)
+        if started.cleanup is not None:
+            started.cleanup()
