@@ -5,8 +5,14 @@ there: the dev set runs through the model inside the arm64 service image (``make
 PLATFORM=linux/arm64``) under QEMU user emulation, with a Graviton CPU model (``QEMU_CPU``, such as
 ``neoverse-n1``, Graviton2: no SME, whose kernels have given wrong answers under emulation), and through
 the same model on this machine in the same run. ``manifest.json`` records, under ``validation.arm64``, the
-arm64 accuracy, its label agreement with this machine's and the largest probability difference, with the
-ONNX Runtime version, the emulated CPU and the QEMU that ran it.
+arm64 accuracy (against the x86_64 accuracy the release was validated with, and this machine's), its label
+agreement with this machine's and the largest probability difference, with the ONNX Runtime version, the
+emulated CPU and the QEMU that ran it.
+
+The agreement is only as good as this machine's reference: on x86_64 without AVX-512 VNNI (or AVX-VNNI),
+ONNX Runtime's u8s8 kernels use VPMADDUBSW, which can saturate (ONNX Runtime's quantization docs), so such a
+machine disagrees with arm64 and with a VNNI machine more than those two do with each other. The host's
+CPU and whether it has VNNI are recorded.
 """
 
 from __future__ import annotations
@@ -67,8 +73,11 @@ def emulated_probabilities(model_dir: Path, texts: list[str], image: str, cpu: s
     """Probabilities of ``texts`` from the model in ``image`` run as linux/arm64 under QEMU with ``cpu``."""
     with tempfile.TemporaryDirectory() as io_dir:
         (Path(io_dir) / "texts.json").write_text(json.dumps(texts))
+        # The image runs as a non-root user: it must be able to read what it is given.
+        Path(io_dir).chmod(0o755)
+        (Path(io_dir) / "texts.json").chmod(0o644)
         command = [
-            "docker", "run", "--rm", "--platform", "linux/arm64", "--network", "none",
+            "docker", "run", "--rm", "--platform", "linux/arm64", "--network", "none", "--no-healthcheck",
             "-e", f"QEMU_CPU={cpu}",
             "-v", f"{model_dir.resolve()}:/model:ro", "-v", f"{io_dir}:/io:ro",
             "--entrypoint", "python", image, "-c", IN_IMAGE,
@@ -102,11 +111,14 @@ def check_arm64(model_dir: Path, data_tsv: Path, image: str, cpu: str) -> dict[s
 
     import onnxruntime
 
+    release = json.loads((model_dir / "manifest.json").read_text()).get("validation", {})
     return {
         "data": portable_path(data_tsv),
         "data_sha256": sha256_file(data_tsv),
         "examples": len(data),
         "accuracy": accuracy(arm64),
+        # The x86_64 figure the release was validated with (``validate``), and this machine's in this run.
+        "x86_64_release_accuracy": release.get("int8_accuracy"),
         "host_accuracy": accuracy(local),
         "host": f"{platform.machine()} {_cpu_name()}, onnxruntime {onnxruntime.__version__}",
         "label_agreement_with_host": round(float((arm64.argmax(axis=1) == local.argmax(axis=1)).mean()), 4),
@@ -133,9 +145,10 @@ def meets_bar(figures: dict[str, Any]) -> list[str]:
     problems = []
     if figures["label_agreement_with_host"] < MIN_AGREEMENT:
         problems.append(f"label agreement {figures['label_agreement_with_host']:.4f} < {MIN_AGREEMENT}")
-    if abs(figures["accuracy"] - figures["host_accuracy"]) > MAX_ACCURACY_GAP:
-        gap = abs(figures["accuracy"] - figures["host_accuracy"]) * 100
-        problems.append(f"accuracy {figures['accuracy']:.4f} is {gap:.2f} points from this machine's")
+    reference = figures.get("x86_64_release_accuracy") or figures["host_accuracy"]
+    if abs(figures["accuracy"] - reference) > MAX_ACCURACY_GAP:
+        gap = abs(figures["accuracy"] - reference) * 100
+        problems.append(f"accuracy {figures['accuracy']:.4f} is {gap:.2f} points from x86_64's {reference:.4f}")
     return problems
 
 
