@@ -40,7 +40,7 @@ HARDENING = ("--read-only", "--tmpfs", "/tmp")
 BAKED_MODEL_MANIFEST = "/opt/ml/model/manifest.json"
 # What the service process in the container runs with, as its own settings resolve it.
 SETTINGS_PROBE = (
-    "import json; from inference.settings import Settings; s = Settings.from_env(); "
+    "import json; from inference.settings import Settings; s = Settings(); "
     "print(json.dumps({'workers': s.web_concurrency, 'inference_threads': s.inference_threads, "
     "'micro_batch_max_size': s.micro_batch_max_size, 'model_dir': str(s.model_dir)}))"
 )

@@ -24,7 +24,7 @@ SNIPPET = """
 import json, sys, time
 from inference.service import load_model
 from inference.settings import Settings
-settings = Settings.from_env()
+settings = Settings()
 model = load_model(settings)
 texts = json.load(sys.stdin)
 size = int(sys.argv[1])

@@ -115,7 +115,9 @@ def test_healthcheck_reaches_healthy(served: Container) -> None:
 def test_docker_stop_lets_requests_in_flight_finish(image: str) -> None:
     """SIGTERM with batches in flight: every one answers 200, and the container exits 0 in ECS's timeout."""
     texts = ["A long, slow and thoughtful film that rewards patience with a moving final act."] * 64
-    with running(image, *HARDENING, *docker_run_flags(fargate_shape())) as container:
+    # Room for all eight batches in flight at once: past the default admission bound they would get 429.
+    roomy = ("-e", f"MAX_INFLIGHT_TEXTS={8 * len(texts)}")
+    with running(image, *HARDENING, *roomy, *docker_run_flags(fargate_shape())) as container:
         wait_until_ready(container)
 
         def batch(_: int) -> int:

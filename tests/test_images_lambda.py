@@ -99,9 +99,21 @@ def comparable(response: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
     return response["statusCode"], body, headers
 
 
+# Lambda refuses an invocation payload over 6 MB (API Gateway answers 413 before the function is called),
+# so a request whose event is bigger cannot reach the handler through the Invoke API.
+INVOKE_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+INVOCABLE = [case for case in CASES if len(json.dumps(case.event())) <= INVOKE_PAYLOAD_LIMIT_BYTES]
+
+
+def test_only_events_over_lambdas_payload_limit_are_left_out() -> None:
+    left_out = [case.name for case in CASES if case not in INVOCABLE]
+    assert all(len(json.dumps(c.event())) > INVOKE_PAYLOAD_LIMIT_BYTES for c in CASES if c.name in left_out)
+    assert len(left_out) < len(CASES) // 10, left_out
+
+
 @pytest.mark.emulated
 @pytest.mark.filterwarnings("ignore:No application metrics to publish")
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+@pytest.mark.parametrize("case", INVOCABLE, ids=[case.name for case in INVOCABLE])
 def test_image_answers_the_contract_as_the_handler_does(
     environment: tuple[str, Container], handlers: dict[str, ModuleType], case: Case
 ) -> None:
