@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run a command with a Docker daemon: install Docker (and mmdebstrap, for stand-in bases) when absent,
+# Run a command with a Docker daemon: install Docker (and mmdebstrap and arch-test, for stand-in bases) when absent,
 # start dockerd when none answers, and stop only the daemon this script started.
 # Usage: scripts/with-docker.sh make test-images
 set -euo pipefail
@@ -11,6 +11,8 @@ install() {
 
 command -v dockerd >/dev/null || { echo "installing docker.io" >&2; install docker.io; }
 command -v mmdebstrap >/dev/null || { echo "installing mmdebstrap" >&2; install mmdebstrap; }
+# mmdebstrap needs arch-test to build a stand-in base for another architecture (under QEMU).
+command -v arch-test >/dev/null || { echo "installing arch-test" >&2; install arch-test; }
 
 started=""
 if ! docker info >/dev/null 2>&1; then
