@@ -6,15 +6,13 @@ before it reaches the micro-batcher's queue or the model; a request that finds n
 admitted, so a batch larger than the bound still runs (alone). Under overload every admitted request
 waits behind at most the bound's worth of texts, so its queueing is about ``bound / throughput``.
 
-How the default (8) was chosen: the bundled int8 model, one ONNX Runtime thread per worker, runs about
-114 short texts a second per worker on the 2-core build machine (``python -m loadtest capacity --texts
-sentences``: a knee of 228 RPS over the image's 2 workers, 2026-11-28; sentences are 19 words on average),
-i.e. about 9 ms a text. Eight texts ahead of it queue an admitted request for about 70 ms at worst, inside
-the 100 ms p99 budget with room for its own model call; a smaller bound would shed requests near the knee
-already (arrivals come in bursts), a larger one would let the queue alone break the budget.
-``python -m loadtest overload`` measures both sides: the admitted p99 at 4x the knee, and the share of
-429s at 1x. Faster or slower CPUs move the figure: set ``MAX_INFLIGHT_TEXTS`` to about 0.07 s x the
-texts a second one worker sustains.
+How the default (3) was chosen: in the shape it is deployed in (the Fargate task and the EKS pod: one
+vCPU, one worker), the service image's knee on short texts is about 84 RPS, and the admitted p99 at 4x the
+knee, measured with ``python -m loadtest overload`` against the image run with ``--cpus 1`` and each bound
+(2026-12-02, quiet build machine), was: 8 texts 187 ms, 4 texts 103 ms, 3 texts 83 ms, 2 texts 52 ms. Three
+is the largest bound that keeps an admitted request well inside the 100 ms p99; a smaller one sheds more
+near the knee (bursts). Faster or slower CPUs move the figure: set ``MAX_INFLIGHT_TEXTS`` to about
+0.04 s x the texts a second one worker sustains.
 
 **Drain.** On SIGTERM (what ECS and Kubernetes send) the worker stops admitting: new prediction requests get
 503 ``{"error": "shutting_down", ...}`` with ``Connection: close``, so a client's retry opens a connection
