@@ -22,8 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from loadtest.environments import lambda_container_flags
 from loadtest.lambda_emulator import INIT_REPORT, free_port, rie_binary
-from loadtest.shapes import docker_run_flags, lambda_shape
+from loadtest.shapes import lambda_shape
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 REPORT_DURATION = re.compile(r"REPORT RequestId: \S+\s+Init Duration: [0-9.]+ ms\s+Duration: ([0-9.]+) ms")
@@ -45,16 +46,11 @@ def docker_available(image: str) -> str | None:
     return None
 
 
-def run_flags(handler: str, port: int) -> list[str]:
-    """The Lambda shape, a read-only root, the RIE as entry point, the handler as the command's argument."""
+def run_flags(port: int) -> list[str]:
+    """The Lambda shape, a read-only root, the RIE as entry point: the load test's environment flags."""
     shape = lambda_shape()
-    return [
-        *docker_run_flags(shape),
-        *("-e", f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE={shape.memory_mb}", "-e", "POWERTOOLS_TRACE_DISABLED=true"),
-        # /tmp is the container's own tmpfs, not the host's.
-        *("--read-only", "--tmpfs", "/tmp", "-p", f"127.0.0.1:{port}:8080"),  # nosec B108
-        *("-v", f"{rie_binary()}:/aws-lambda/aws-lambda-rie:ro", "--entrypoint", "/aws-lambda/aws-lambda-rie"),
-    ]
+    variables = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(shape.memory_mb), "POWERTOOLS_TRACE_DISABLED": "true"}
+    return lambda_container_flags(shape, port, rie_binary(), variables)
 
 
 def measure_image_once(image: str, handler: str, event_path: Path, timeout: float = 120) -> dict[str, float | int]:
@@ -62,7 +58,7 @@ def measure_image_once(image: str, handler: str, event_path: Path, timeout: floa
     name = f"coldstart-{uuid.uuid4().hex[:8]}"
     port = free_port()
     event = json.loads(event_path.read_text())
-    flags = run_flags(handler, port)
+    flags = run_flags(port)
     command = ["docker", "run", "-d", "--name", name, *flags, image, "/lambda-entrypoint.sh", handler]
     spawned = time.monotonic()
     try:
