@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_sam_template import TEMPLATE, _CloudFormationLoader
+from infra.cfn import load_template
+from tests.test_sam_template import TEMPLATE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 README = REPO_ROOT / "README.md"
@@ -67,9 +68,8 @@ def documented_table(page: Path, first_header: str) -> dict[str, str]:
 
 
 def test_template_parameter_table_matches_the_template():
-    import yaml
 
-    parameters = yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)["Parameters"]
+    parameters = load_template(TEMPLATE)["Parameters"]
     documented = documented_table(DOCS / "deploy" / "lambda.md", "template parameter")
     assert set(documented) == set(parameters), "docs/deploy/lambda.md's parameter table and template.yaml differ"
     for name, parameter in parameters.items():

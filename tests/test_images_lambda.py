@@ -218,11 +218,9 @@ def test_sam_local_invoke_with_the_templates_own_architecture(
 
     The one change is the Dockerfile's BASE_IMAGE build argument, set to the arm64 base `make images` used
     (a stand-in has the official name only on the host's architecture)."""
-    import yaml
+    from infra.cfn import load_template
 
-    from tests.test_sam_template import _CloudFormationLoader
-
-    template = yaml.load((REPO_ROOT / "template.yaml").read_text(), Loader=_CloudFormationLoader)
+    template = load_template(REPO_ROOT / "template.yaml")
     assert template["Parameters"]["Architecture"]["Default"] == IMAGE_ARCH, "the template's default is another arch"
     official = re.search(r"^ARG BASE_IMAGE=(\S+)", (REPO_ROOT / "functions" / "Dockerfile").read_text(), re.MULTILINE)
     assert official, "functions/Dockerfile names no BASE_IMAGE"

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from inference.settings import REPO_ROOT, Settings, environment_variable_names
+from infra.cfn import load_template
 
 TEMPLATE = REPO_ROOT / "template.yaml"
 SAMCONFIG = REPO_ROOT / "samconfig.toml"
@@ -33,30 +33,10 @@ HANDLERS = {"functions.handler.lambda_handler", "functions.mangum_handler.lambda
 HEAVY_PACKAGES = ("torch", "transformers", "optimum")
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """YAML loader that reads CloudFormation short forms (``!Ref X``) as ``{"Ref": X}`` / ``{"Fn::X": ...}``."""
-
-
-def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if name == "Fn::GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     """template.yaml as data, intrinsics in their long form."""
-    return yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)
+    return load_template(TEMPLATE)
 
 
 @pytest.fixture(scope="module")
