@@ -174,6 +174,15 @@ def run_wrk_step(binary: str, url: str, bodies: Path, rate: float, seconds: int,
         base,
     ]
     command += ["--", str(bodies), f"{rate:.6f}", path]
+    output, cpu_s, wall = run_wrk(command)
+    step = step_from_wrk(rate, parse_wrk_output(output), cpu_s, wall, budget_ms)
+    step["connections"] = connections
+    return step
+
+
+def run_wrk(command: list[str]) -> tuple[str, float, float]:
+    """Run one wrk ``command``: its output, its CPU seconds (from its own rusage) and the wall seconds taken;
+    ``CapacityError`` with the output's tail when it fails."""
     started = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     assert process.stdout is not None
@@ -183,13 +192,11 @@ def run_wrk_step(binary: str, url: str, bodies: Path, rate: float, seconds: int,
     except BaseException:
         stop_process(process, group=False)
         raise
-    process.returncode = os.waitstatus_to_exitcode(status)
+    code = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
-    if process.returncode != 0:
-        raise CapacityError(f"wrk exited with status {process.returncode}: {output.strip()[-600:]}")
-    step = step_from_wrk(rate, parse_wrk_output(output), usage.ru_utime + usage.ru_stime, wall, budget_ms)
-    step["connections"] = connections
-    return step
+    if code != 0:
+        raise CapacityError(f"wrk exited with status {code}: {output.strip()[-600:]}")
+    return output, usage.ru_utime + usage.ru_stime, wall
 
 
 def search(

@@ -7,8 +7,6 @@ status (admitted 200s apart from 429s), which wrk's own histogram does not give.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +15,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from loadtest.capacity import CapacityError, parse_wrk_output, run_wrk_step, search, wrk_timeout_s
-from loadtest.targets import REPO_ROOT, Target, stop_process
+from loadtest.capacity import parse_wrk_output, run_wrk, run_wrk_step, search, wrk_timeout_s
+from loadtest.targets import REPO_ROOT, Target
 
 LUA_SCRIPT = REPO_ROOT / "loadtest" / "wrk_per_request.lua"
 # Connections (one per wrk thread) for a rate: enough that a thread's interval outlasts a slow answer.
@@ -46,19 +44,7 @@ def run_records(binary: str, url: str, bodies: Path, rate: float, seconds: int, 
     timeout_s = wrk_timeout_s(rate, connections, 100.0)
     command = [binary, f"-t{connections}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout_s}s"]
     command += ["-s", str(LUA_SCRIPT), base, "--", str(bodies), f"{rate:.6f}", path, str(records), str(connections)]
-    started = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    assert process.stdout is not None
-    try:
-        output = process.stdout.read().decode("utf-8", "replace")
-        _, status, usage = os.wait4(process.pid, 0)
-    except BaseException:
-        stop_process(process, group=False)
-        raise
-    code = os.waitstatus_to_exitcode(status)
-    wall = time.monotonic() - started
-    if code != 0:
-        raise CapacityError(f"wrk exited with status {code}: {output.strip()[-600:]}")
+    output, cpu_s, wall = run_wrk(command)
     result = parse_wrk_output(output)
     table = np.loadtxt(records, dtype=np.float64, ndmin=2) if records.stat().st_size else np.empty((0, 4))
     return {
@@ -70,7 +56,7 @@ def run_records(binary: str, url: str, bodies: Path, rate: float, seconds: int, 
         "sent_ms": table[:, 1] - (table[:, 1].min() if len(table) else 0.0),
         "latency_ms": table[:, 2],
         "lateness_ms": table[:, 3],
-        "generator_cpu_percent": round(100 * (usage.ru_utime + usage.ru_stime) / wall, 1) if wall > 0 else 0.0,
+        "generator_cpu_percent": round(100 * cpu_s / wall, 1) if wall > 0 else 0.0,
     }
 
 
