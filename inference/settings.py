@@ -50,6 +50,26 @@ def available_cpus(cgroup_root: Path = CGROUP_ROOT) -> int:
     return max(1, math.floor(cpus))
 
 
+def quota_cpu_set(cgroup_root: Path = CGROUP_ROOT) -> set[int] | None:
+    """The lowest-numbered CPUs of the affinity set, as many as the cgroup quota pays for (rounded up).
+
+    ``None`` when there is no quota or the affinity set is no larger: nothing to pin.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    affinity = sorted(os.sched_getaffinity(0))
+    limit = cgroup_cpu_limit(cgroup_root)
+    if limit is None or math.ceil(limit) >= len(affinity):
+        return None
+    return set(affinity[: max(1, math.ceil(limit))])
+
+
+def pin_process(cpus: set[int], tasks: Path = Path("/proc/self/task")) -> None:
+    """Set the CPU affinity of every thread of this process to ``cpus`` (threads and processes it starts inherit it)."""
+    for task in tasks.iterdir():
+        os.sched_setaffinity(int(task.name), cpus)
+
+
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
@@ -96,6 +116,8 @@ class Settings(BaseSettings):
     max_inflight_texts: Annotated[int, Field(ge=1, le=100_000)] = 3
     # Seconds from SIGTERM to exit: admitted requests finish, new ones get 503 (within ECS's and k8s's 30 s).
     drain_grace_seconds: Annotated[float, Field(gt=0.0, le=3600.0, allow_inf_nan=False)] = 25.0
+    # Pin the server to the CPUs its quota pays for (quota_cpu_set): only where the task owns its CPUs.
+    pin_cpus: bool = False
     host: Annotated[str, Field(min_length=1)] = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     web_concurrency: Annotated[int, Field(ge=1, le=256, default_factory=available_cpus)]

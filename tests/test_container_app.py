@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -184,3 +185,39 @@ def test_server_refuses_to_start_on_a_broken_model(model_copy, monkeypatch, caps
     out, err = capsys.readouterr()
     assert err.startswith(f"error: cannot load model: {model_copy / 'tokenizer.json'}: sha256"), err
     assert err.count("\n") == 1 and out == ""
+
+
+@pytest.mark.parametrize(("setting", "pinned"), [("true", {0}), ("false", None)])
+def test_server_pins_itself_to_its_quota_only_when_asked(monkeypatch, capsys, setting, pinned):
+    """``PIN_CPUS=true``: the affinity is set to ``quota_cpu_set()`` before uvicorn starts (its workers inherit it)."""
+    import container.__main__ as entry
+
+    calls: list[set[int]] = []
+    monkeypatch.setenv("PIN_CPUS", setting)
+    monkeypatch.delenv("MODEL_URI", raising=False)
+    monkeypatch.setattr(entry, "quota_cpu_set", lambda: {0})
+    monkeypatch.setattr(entry, "pin_process", lambda cpus: calls.append(cpus))
+    monkeypatch.setattr(entry.uvicorn, "run", lambda *args, **kwargs: None)
+    assert entry.main() == 0
+    assert calls == ([pinned] if pinned else [])
+    out = capsys.readouterr().out
+    assert ("pinned to CPU 0" in out) == bool(pinned), out
+
+
+def test_the_model_thread_runs_below_the_event_loops_priority():
+    """The micro-batcher's thread is ``MODEL_THREAD_NICENESS`` steps nicer than the thread that started it."""
+    from inference.batcher import MODEL_THREAD_NICENESS, lower_this_threads_priority
+
+    seen: dict[str, int] = {}
+
+    def in_a_thread() -> None:
+        thread_id = threading.get_native_id()
+        seen["before"] = os.getpriority(os.PRIO_PROCESS, thread_id)
+        lower_this_threads_priority()
+        seen["after"] = os.getpriority(os.PRIO_PROCESS, thread_id)
+
+    worker = threading.Thread(target=in_a_thread)
+    worker.start()
+    worker.join()
+    assert seen["after"] == min(seen["before"] + MODEL_THREAD_NICENESS, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == seen["before"]  # this thread unchanged

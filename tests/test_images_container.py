@@ -7,6 +7,7 @@ Run by ``make test-images`` (marker ``images``) on the image ``make images`` bui
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from inference.batcher import MODEL_THREAD_NICENESS
 from loadtest.shapes import docker_run_flags, eks_shape, fargate_shape
 from tests.docker_support import (
     EMULATED,
@@ -113,6 +115,35 @@ def test_healthcheck_reaches_healthy(served: Container) -> None:
         time.sleep(0.5)
     health = served.state().get("Health", {})
     assert health.get("Status") == "healthy", health
+
+
+# The server's threads as /proc lists them, with each one's CPU affinity and nice value (stat field 19).
+THREADS_PROBE = """
+import pathlib
+for task in sorted(pathlib.Path("/proc/1/task").iterdir(), key=lambda task: int(task.name)):
+    name = (task / "comm").read_text().strip()
+    cpus = next(l.split()[1] for l in (task / "status").read_text().splitlines() if l.startswith("Cpus_allowed_list"))
+    nice = (task / "stat").read_text().rsplit(")", 1)[1].split()[16]
+    print(name, cpus, nice)
+"""
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the Docker host has one CPU: nothing to pin")
+def test_fargate_shape_pins_the_server_to_the_cpu_its_quota_pays_for(image: str) -> None:
+    """The Copilot task's ``PIN_CPUS`` under its 1-vCPU quota: every thread on one CPU, the model's below the loop."""
+    shape = fargate_shape()
+    assert shape.environment.get("PIN_CPUS") == "true" and shape.cpus == 1
+    with running(image, *HARDENING, *docker_run_flags(shape)) as container:
+        wait_until_ready(container)
+        httpx.post(container.url + "/predict", json={"text": "fine"}, timeout=30).raise_for_status()
+        lines = docker("exec", container.id, "python", "-c", THREADS_PROBE).stdout.split()
+        logs = container.logs()
+    threads = [(cpus, int(nice)) for cpus, nice in zip(lines[1::3], lines[2::3], strict=True)]
+    (main_cpus, main_nice), others = threads[0], threads[1:]  # /proc/1/task/1 is the main thread: the event loop
+    assert {cpus for cpus, _ in threads} == {main_cpus} and main_cpus.isdigit(), threads
+    assert f"pinned to CPU {main_cpus}" in logs, logs[-2000:]
+    # One thread, the micro-batcher's, runs below the loop's priority.
+    assert [nice for _, nice in others if nice > main_nice] == [main_nice + MODEL_THREAD_NICENESS], threads
 
 
 def test_docker_stop_lets_requests_in_flight_finish(image: str) -> None:

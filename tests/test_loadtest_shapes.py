@@ -19,14 +19,16 @@ from loadtest.shapes import (
 def test_fargate_shape_is_the_copilot_task():
     shape = fargate_shape()
     assert (shape.cpus, shape.memory_mb, shape.source) == (1.0, 2048, "copilot/api/manifest.yml")
-    # The production variant sets no variable: the image and the settings' defaults say everything.
-    assert shape.environment == {}
+    # The one override of the production variant: a Fargate task's CPU is its own, so the server pins itself.
+    assert shape.environment == {"PIN_CPUS": "true"}
 
 
 def test_eks_shape_is_the_pod_limits_and_matches_fargate_environment():
     shape = eks_shape()
     assert (shape.cpus, shape.memory_mb, shape.source) == (1.0, 2048, "eksctl/k8s/deployment.yaml")
-    assert shape.environment == fargate_shape().environment
+    # A pod shares its node: it must not pin itself (every replica would pick the same CPUs).
+    fargate_environment = {k: v for k, v in fargate_shape().environment.items() if k != "PIN_CPUS"}
+    assert shape.environment == fargate_environment
 
 
 def test_lambda_shape_gets_the_cpu_share_of_its_memory():
@@ -37,7 +39,7 @@ def test_lambda_shape_gets_the_cpu_share_of_its_memory():
 
 def test_docker_flags_carry_the_shape():
     flags = docker_run_flags(fargate_shape())
-    assert flags == ["--cpus", "1", "--memory", "2048m"]
+    assert flags == ["--cpus", "1", "--memory", "2048m", "-e", "PIN_CPUS=true"]
     staged = docker_run_flags(Shape("fargate", 0.5, 1024, "copilot/api/manifest.yml", {"LOG_LEVEL": "DEBUG"}))
     assert staged == ["--cpus", "0.5", "--memory", "1024m", "-e", "LOG_LEVEL=DEBUG"]
 

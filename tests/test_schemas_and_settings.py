@@ -21,6 +21,8 @@ from inference.settings import (
     cgroup_cpu_limit,
     environment_variable_names,
     get_settings,
+    pin_process,
+    quota_cpu_set,
 )
 
 DEFAULTS = build_request_models(20_000, 64)
@@ -184,6 +186,23 @@ def test_available_cpus_is_affinity_bounded_by_the_quota(monkeypatch, tmp_path, 
     assert available_cpus(root) == cpus
 
 
+@pytest.mark.parametrize(
+    ("affinity", "quota", "pinned"),
+    [
+        ({0, 1}, "100000 100000", {0}),
+        ({2, 5, 7, 9}, "150000 100000", {2, 5}),
+        ({4, 6}, "50000 100000", {4}),
+        ({0, 1}, "200000 100000", None),  # the quota pays for every CPU it may use: nothing to pin
+        ({0, 1}, "max 100000", None),  # no quota
+        ({3}, "100000 100000", None),  # already one CPU
+    ],
+)
+def test_quota_cpu_set_takes_the_lowest_cpus_the_quota_pays_for(monkeypatch, tmp_path, affinity, quota, pinned):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(affinity))
+    root = write_cgroup(tmp_path, {"cpu.max": f"{quota}\n"})
+    assert quota_cpu_set(root) == pinned
+
+
 def test_web_concurrency_defaults_to_the_cpus_available(monkeypatch):
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     assert Settings().web_concurrency == available_cpus()
@@ -210,3 +229,12 @@ def test_docs_state_each_numeric_bound():
             allowed = table[name.upper()][1]
             low, high = (f"{float(bound):.12g}" for bound in (bounds["Ge"].ge, bounds["Le"].le))
             assert allowed == f"{low} to {high}", (name, allowed)
+
+
+def test_pin_process_sets_every_threads_affinity(monkeypatch, tmp_path):
+    for task in ("101", "102", "107"):
+        (tmp_path / task).mkdir()
+    calls: dict[int, set[int]] = {}
+    monkeypatch.setattr(os, "sched_setaffinity", lambda tid, cpus: calls.__setitem__(tid, cpus))
+    pin_process({3}, tmp_path)
+    assert calls == {101: {3}, 102: {3}, 107: {3}}
