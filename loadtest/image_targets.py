@@ -14,6 +14,7 @@ which (and ``make images``). Every container started here is removed when the ta
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import urllib.error
@@ -26,6 +27,7 @@ from inference.settings import BUNDLED_MODEL_DIR, REPO_ROOT
 from loadtest.docker_cli import (
     DockerError,
     container_cpu_seconds,
+    container_memory_mb,
     docker,
     docker_run_name_prefix,
     require_image,
@@ -119,6 +121,36 @@ def _wait_healthy(url: str, name: str, timeout_s: float) -> None:
     raise TargetError(f"container {name} not healthy after {timeout_s:.0f} s: {_logs(name)}")
 
 
+def container_resident_bytes(container_id: str) -> int | None:
+    """The container's resident memory (its cgroup's anonymous + RSS pages), in bytes."""
+    mb = container_memory_mb(container_id)
+    return None if mb is None else int(mb * 2**20)
+
+
+def server_cpus(name: str) -> set[int] | None:
+    """The CPUs the container's server process (PID 1) may run on, as its ``Cpus_allowed_list`` says."""
+    status = docker("exec", name, "cat", "/proc/1/status", check=False).stdout
+    listed = next((line.split()[1] for line in status.splitlines() if line.startswith("Cpus_allowed_list")), None)
+    if listed is None:
+        return None
+    cpus: set[int] = set()
+    for part in listed.split(","):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def keep_off(cpus: set[int] | None) -> tuple[set[int] | None, Any]:
+    """Move this process (and the load generator it starts) off ``cpus``, where the server pinned itself, as a
+    client on another machine would be; returns the CPUs it now runs on and how to undo it."""
+    before = os.sched_getaffinity(0)
+    rest = before - (cpus or set())
+    if not cpus or not rest or rest == before:
+        return None, lambda: None
+    os.sched_setaffinity(0, rest)
+    return rest, lambda: os.sched_setaffinity(0, before)
+
+
 def start_image_container(options: LocalOptions) -> Target:
     """The service image in the Fargate task's (or ``--shape eks``: the pod's) shape, healthy on 127.0.0.1."""
     _refuse_other_model(options, "image-container")
@@ -132,7 +164,10 @@ def start_image_container(options: LocalOptions) -> Target:
     except DockerError as error:
         raise TargetError(str(error)) from None
 
+    undo_keep_off = lambda: None  # noqa: E731 (replaced once the server's CPUs are known)
+
     def remove() -> None:
+        undo_keep_off()
         if options.log_dir:
             (options.log_dir / "container.log").write_text(docker("logs", name, check=False).stdout)
         docker("rm", "-f", name, check=False)
@@ -142,9 +177,11 @@ def start_image_container(options: LocalOptions) -> Target:
         _wait_healthy(url, name, STARTUP_TIMEOUT_S)
         settings = json.loads(docker("exec", name, "python", "-c", SETTINGS_PROBE).stdout)
         model = _baked_model(image["image"])
+        pinned = server_cpus(name)
     except (TargetError, DockerError, json.JSONDecodeError) as error:
         remove()
         raise TargetError(str(error)) from None
+    generator_cpus, undo_keep_off = keep_off(pinned)
     workers = int(settings["workers"])
     server = {
         "cpus": shape.cpus,
@@ -152,6 +189,8 @@ def start_image_container(options: LocalOptions) -> Target:
         "memory_mb": shape.memory_mb,
         "shape": shape_block(shape, image, workers, inference_threads=settings["inference_threads"]),
         "container": {"name": name, "flags": flags, "settings": settings},
+        "server_cpus": sorted(pinned) if pinned else None,
+        "load_generator_cpus": sorted(generator_cpus) if generator_cpus else None,
     }
     return Target(
         "image-container",
@@ -161,6 +200,7 @@ def start_image_container(options: LocalOptions) -> Target:
         model,
         cleanup=remove,
         cpu_reader=lambda: container_cpu_seconds(container_id),
+        rss_reader=lambda: container_resident_bytes(container_id),
     )
 
 

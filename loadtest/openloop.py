@@ -101,6 +101,8 @@ def figures(run: dict[str, Any]) -> dict[str, Any]:
 
 def server_rss_bytes(target: Target) -> int | None:
     """Resident memory of the server's processes (the root and every worker), where it can be read."""
+    if target.rss_reader is not None:
+        return target.rss_reader()
     if target.process is None:
         return None
     import psutil

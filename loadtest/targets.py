@@ -76,6 +76,7 @@ class Target:
     process: subprocess.Popen | None = None
     cleanup: Callable[[], None] | None = None  # removes what the target started besides ``process``
     cpu_reader: Callable[[], float | None] | None = None  # server CPU seconds, where not ``process``'s
+    rss_reader: Callable[[], int | None] | None = None  # server resident bytes, where not ``process``'s
 
     def label(self, explicit: str | None = None, scenario: str = "mix") -> str:
         """``explicit``, else e.g. ``local-container``, ``local-lambda burst``, ``local-container [model]``, a host."""

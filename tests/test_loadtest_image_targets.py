@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+import loadtest.image_targets as image_targets
 from costmodel.cli import main as costmodel_main
 from costmodel.results import load_results
 from loadtest.__main__ import main as loadtest_main
 from loadtest.environments import lambda_container_flags
-from loadtest.image_targets import container_shape, image_tag
+from loadtest.image_targets import container_shape, image_tag, keep_off, server_cpus
 from loadtest.shapes import docker_run_flags, eks_shape, fargate_shape, lambda_shape
 from loadtest.summary import problems, read_summary
 from loadtest.targets import LocalOptions, TargetError, running_target
@@ -283,3 +284,26 @@ def test_a_missing_image_is_named_with_make_images(built_images, target, tmp_pat
     args = ["run", "--target", target, "--image", "sentiment-api:no-such-tag", "--out", str(tmp_path)]
     assert loadtest_main(args) == 1
     assert "image sentiment-api:no-such-tag not found: build it with `make images`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("listed", "cpus"), [("0", {0}), ("0-3", {0, 1, 2, 3}), ("1,4-5,7", {1, 4, 5, 7})])
+def test_server_cpus_reads_the_servers_allowed_list(monkeypatch, listed, cpus):
+    status = f"Name:\tpython\nCpus_allowed:\tff\nCpus_allowed_list:\t{listed}\n"
+    done = type("Done", (), {"stdout": status})
+    monkeypatch.setattr(image_targets, "docker", lambda *args, check=True: done)
+    assert server_cpus("any") == cpus
+
+
+def test_keep_off_moves_the_load_generator_off_a_pinned_server_and_back(monkeypatch):
+    affinity = {0, 1, 2}
+    monkeypatch.setattr(image_targets.os, "sched_getaffinity", lambda pid: set(affinity))
+    monkeypatch.setattr(
+        image_targets.os, "sched_setaffinity", lambda pid, cpus: affinity.clear() or affinity.update(cpus)
+    )
+    moved, undo = keep_off({0})
+    assert moved == {1, 2} and affinity == {1, 2}
+    undo()
+    assert affinity == {0, 1, 2}
+    # A server not pinned (its CPUs are all of ours) or nothing known: the generator stays where it is.
+    for cpus in ({0, 1, 2}, None):
+        assert keep_off(cpus)[0] is None and affinity == {0, 1, 2}
