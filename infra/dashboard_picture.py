@@ -24,20 +24,23 @@ COLUMNS = 24
 
 
 def dashboard_body(template: dict[str, Any]) -> dict[str, Any]:
-    """The dashboard body with every empty parameter set to ``<Name>`` (as after the second deployment)."""
+    """The dashboard body with every empty parameter set to ``<Name>`` (as after the second deployment), after
+    the prefix its ``AllowedPattern`` requires (``app/<EcsLoadBalancer>``)."""
     placeholders = {
-        name: f"<{name}>"
+        name: f"{allowed_prefix(spec)}<{name}>"
         for name, spec in template["Parameters"].items()
         if spec.get("Default") == "" and name != "AlarmEmail"
     }
-    placeholders["EcsLoadBalancer"] = "app/<EcsLoadBalancer>"
-    placeholders["EksLoadBalancer"] = "net/<EksLoadBalancer>"
-    for name in ("EcsTargetGroup", "EksTargetGroup"):
-        placeholders[name] = f"targetgroup/<{name}>"
     (properties,) = (
         Evaluator(template, placeholders, {"AlarmTopic": "<topic>"}).resources("AWS::CloudWatch::Dashboard").values()
     )
     return json.loads(properties["DashboardBody"])
+
+
+def allowed_prefix(spec: dict[str, Any]) -> str:
+    """The literal prefix of a parameter's ``AllowedPattern`` of the form ``^$|^<prefix>.+`` (else "")."""
+    match = re.fullmatch(r"\^\$\|\^([\w/-]*)\.\+", spec.get("AllowedPattern", ""))
+    return match[1] if match else ""
 
 
 def metric_lines(widget: dict[str, Any]) -> list[str]:

@@ -459,8 +459,9 @@ def health_facts_k8s() -> list[Fact]:
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
             http_get = (container.get(probe) or {}).get("httpGet")
             facts.append(Fact(f"{relative(path)} {probe}", http_get.get("path") if http_get else None))
-    for path, service in k8s_objects("Service"):
-        annotations = service["metadata"].get("annotations") or {}
+    # The load balancer's health check: the ALB of the Ingress (alb.ingress.kubernetes.io/healthcheck-path).
+    for path, balanced in k8s_objects("Service") + k8s_objects("Ingress"):
+        annotations = balanced["metadata"].get("annotations") or {}
         facts += [Fact(f"{relative(path)} {key}", value) for key, value in annotations.items() if key.endswith("path")]
     return facts
 

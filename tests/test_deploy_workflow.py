@@ -17,7 +17,7 @@ from tests.test_consistency import REPO_ROOT, WORKFLOW, workflow, workflow_scrip
 WORKFLOW_PATH = REPO_ROOT / WORKFLOW
 DOCS = REPO_ROOT / "docs"
 # Commands a user runs to test, deploy, smoke-test or roll back; each must be documented as the workflow runs it.
-DOCUMENTED_TOOLS = ("make", "sam", "copilot", "kubectl", "kustomize", "eksctl", "python -m ops")
+DOCUMENTED_TOOLS = ("make", "sam", "copilot", "kubectl", "kustomize", "eksctl", "helm", "python -m ops")
 SHELL_SEPARATORS = re.compile(r"&&|\|\||[;|()`]|\$\(")
 SHELL_KEYWORDS = ("then", "else", "do", "if", "!", "time")
 

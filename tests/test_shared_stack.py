@@ -19,7 +19,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from infra import cfn
 from infra.dashboard_picture import dashboard_body, draw
 from loadtest.capacity import CapacityConfig
 from ops.cli import main as ops_main
-from tests.test_consistency import workflow
+from tests.test_consistency import k8s_objects, workflow
 from tests.test_sam_template import offline_aws  # noqa: F401 (a fixture)
 
 SHARED = REPO_ROOT / "infra" / "shared.yaml"
@@ -51,20 +51,33 @@ GENERATED = {
     "EcsServiceName": "sentiment-prod-api-Service-QwE",
     "EcsLoadBalancer": "app/sentim-Publi-1A2B3C/0123456789abcdef",
     "EcsTargetGroup": "targetgroup/sentim-Targe-4D5E6F/fedcba9876543210",
-    "EksLoadBalancer": "net/a1b2c3d4e5f6/0123456789abcdef",
-    "EksTargetGroup": "targetgroup/k8s-sentimen-sentimen-1a2b3c/0123456789abcdef",
+    "EksLoadBalancer": "app/k8s-sentimen-sentimen-9f8e7d6c5b/0123456789abcdef",
+    "EksTargetGroup": "targetgroup/k8s-sentimen-sentimen-1a2b3c4d5e/0123456789abcdef",
 }
-# What the issue asks the alarms to watch: (namespace, metric) -> a description.
+ALB = "AWS/ApplicationELB"
+# What the issue asks the alarms to watch: (namespace, metric, the GENERATED parameters its dimensions hold)
+# -> a description. The ALB alarms are per platform: ECS's and EKS's load balancer and target group.
 REQUIRED_ALARMS = {
-    ("AWS/ApiGateway", "5xx"): "API Gateway 5xx rate",
-    ("AWS/Lambda", "Errors"): "Lambda errors",
-    ("AWS/Lambda", "Throttles"): "Lambda throttles",
-    ("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count"): "ECS ALB target 5xx",
-    ("AWS/ApplicationELB", "UnHealthyHostCount"): "ECS ALB unhealthy hosts",
-    ("AWS/NetworkELB", "UnHealthyHostCount"): "EKS load balancer unhealthy hosts",
-    ("AWS/ApiGateway", "Latency"): "Lambda platform p99 latency",
-    ("AWS/ApplicationELB", "TargetResponseTime"): "ECS p99 latency",
+    ("AWS/ApiGateway", "5xx", ("HttpApiId",)): "API Gateway 5xx rate",
+    ("AWS/Lambda", "Errors", ("LambdaFunctionName",)): "Lambda errors",
+    ("AWS/Lambda", "Throttles", ("LambdaFunctionName",)): "Lambda throttles",
+    ("AWS/ApiGateway", "Latency", ("HttpApiId",)): "Lambda platform p99 latency",
+    **{
+        (ALB, metric, (f"{platform}LoadBalancer", f"{platform}TargetGroup")): f"{platform.upper()} {what}"
+        for platform in ("Ecs", "Eks")
+        for metric, what in (
+            ("HTTPCode_Target_5XX_Count", "ALB target 5xx"),
+            ("UnHealthyHostCount", "ALB unhealthy hosts"),
+            ("TargetResponseTime", "p99 latency"),
+        )
+    },
 }
+
+
+def generated_parameters(values: Iterable[str]) -> tuple[str, ...]:
+    """The GENERATED parameters whose values are among ``values`` (a metric's dimension values), sorted."""
+    present = set(values)
+    return tuple(sorted(name for name, value in GENERATED.items() if value in present))
 
 
 def load_template(path: Path) -> dict[str, Any]:
@@ -242,7 +255,16 @@ def test_dashboard_dimensions_are_the_deployment_files_names(shared):
     for env in ("prod", "staging"):
         manifest = yaml.safe_load((REPO_ROOT / "copilot" / "environments" / env / "manifest.yml").read_text())
         assert manifest["observability"]["container_insights"] is True, f"Copilot {env}: Container Insights off"
+    # EKS pod and node metrics come from Container Insights, which the CloudWatch observability add-on
+    # publishes; it needs CloudWatchAgentServerPolicy, here through a Pod Identity association.
+    addons = {addon["name"]: addon for addon in cluster["addons"]}
+    assert "amazon-cloudwatch-observability" in addons, "eksctl/cluster.yaml: no add-on publishes ContainerInsights"
+    (association,) = addons["amazon-cloudwatch-observability"]["podIdentityAssociations"]
+    assert association["permissionPolicyARNs"] == ["arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"]
+    assert (association["namespace"], association["serviceAccountName"]) == ("amazon-cloudwatch", "cloudwatch-agent")
+    assert "eks-pod-identity-agent" in addons, "a Pod Identity association without the agent that serves it"
     metrics = dashboard_metrics(dashboard(shared, GENERATED))
+    assert "ContainerInsights" in {ns for ns, _, _ in metrics}
     values = {(ns, metric): dims for ns, metric, dims in metrics if isinstance(dims, dict)}
     assert values[("ContainerInsights", "service_number_of_running_pods")] == {
         "ClusterName": defaults["EksClusterName"],
@@ -254,6 +276,30 @@ def test_dashboard_dimensions_are_the_deployment_files_names(shared):
         "ClusterName": GENERATED["EcsClusterName"],
         "ServiceName": GENERATED["EcsServiceName"],
     }
+
+
+def test_dashboard_reads_the_eks_ingress_alb_as_it_reads_ecs_alb(shared):
+    """EKS's load balancer is the ALB the controller makes for the Ingress (class alb), not an NLB: its
+    widgets read the metrics ECS's do, with the EKS ALB's dimensions (a load-balancer-wide metric only
+    LoadBalancer)."""
+    ((_, ingress),) = k8s_objects("Ingress")
+    assert ingress["spec"]["ingressClassName"] == "alb"
+    assert shared["Parameters"]["EksLoadBalancer"]["AllowedPattern"] == "^$|^app/.+", "not an ALB's name"
+    metrics = dashboard_metrics(dashboard(shared, GENERATED))
+    assert not [m for m in metrics if m[0] == "AWS/NetworkELB"], "NLB metrics on the dashboard"
+    by_platform: dict[str, set[str]] = {"Ecs": set(), "Eks": set()}
+    for namespace, metric, dimensions in metrics:
+        if namespace != ALB:
+            continue
+        (platform,) = {name[:3] for name in generated_parameters(dimensions.values())}
+        expected = {"LoadBalancer": GENERATED[f"{platform}LoadBalancer"]}
+        if "TargetGroup" in dimensions:
+            expected["TargetGroup"] = GENERATED[f"{platform}TargetGroup"]
+        assert dimensions == expected, f"{platform} {metric}: {dimensions}"
+        by_platform[platform].add(metric)
+    assert by_platform["Eks"] == by_platform["Ecs"], by_platform
+    http_level = {"RequestCount", "TargetResponseTime", "HTTPCode_Target_5XX_Count", "UnHealthyHostCount"}
+    assert http_level <= by_platform["Eks"], by_platform["Eks"]
 
 
 def test_dashboard_puts_the_three_platforms_side_by_side(shared):
@@ -278,10 +324,15 @@ def test_alarms_cover_the_issue_and_notify_the_topic(shared):
         assert alarm["AlarmActions"] == [TOPIC_ARN], f"{name} notifies nobody"
         stats = [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q] or [alarm]
         for metric in stats:
-            watched[(metric["Namespace"], metric["MetricName"])] = name
+            names = generated_parameters(d["Value"] for d in metric["Dimensions"])
+            watched[(metric["Namespace"], metric["MetricName"], names)] = name
     missing = {what for key, what in REQUIRED_ALARMS.items() if key not in watched}
     assert not missing, f"no alarm for {sorted(missing)}"
-    on_dashboard = {(ns, metric) for ns, metric, _ in dashboard_metrics(dashboard(shared, GENERATED))}
+    on_dashboard = {
+        (ns, metric, generated_parameters(dims.values()))
+        for ns, metric, dims in dashboard_metrics(dashboard(shared, GENERATED))
+        if isinstance(dims, dict)
+    }
     assert set(watched) <= on_dashboard, f"alarmed metrics missing from the dashboard: {set(watched) - on_dashboard}"
     # Without the generated names no alarm could watch anything, so none is created.
     assert evaluator(shared).resources("AWS::CloudWatch::Alarm") == {}
@@ -392,8 +443,16 @@ def test_moto_deployment_creates_every_resource(aws, shared):
     for name, properties in alarms.items():
         aws["cloudwatch"].put_metric_alarm(**cloudformation_alarm_call(name, properties))
     described = aws["cloudwatch"].describe_alarms()["MetricAlarms"]
-    assert len(described) == len(alarms) == len(shared_alarm_names(shared))
+    assert {a["AlarmName"] for a in described} == {f"{STACK}-{name}" for name in shared_alarm_names(shared)}
     assert all(alarm["AlarmActions"] == [topic] for alarm in described)
+    # The EKS alarms moto stored watch the EKS ALB: 5xx rate, unhealthy hosts, p99 latency.
+    eks = {
+        metric["MetricName"]
+        for alarm in described
+        for metric in [q["MetricStat"]["Metric"] for q in alarm.get("Metrics", []) if "MetricStat" in q] or [alarm]
+        if {"Name": "LoadBalancer", "Value": GENERATED["EksLoadBalancer"]} in metric["Dimensions"]
+    }
+    assert eks == {"HTTPCode_Target_5XX_Count", "RequestCount", "UnHealthyHostCount", "TargetResponseTime"}, eks
 
 
 def shared_alarm_names(shared: Mapping[str, Any]) -> list[str]:
