@@ -10,7 +10,9 @@ from costmodel.model import PLATFORM_LABELS, PLATFORMS, PlatformCost, platform_c
 from costmodel.recommend import latency_facts, recommend
 from costmodel.render import (
     crossover_lines,
+    markdown_crossovers,
     markdown_rows,
+    markdown_scenarios,
     money,
     new_console,
     per_1k,
@@ -104,26 +106,7 @@ def _compare_scenarios(args: argparse.Namespace, resolved: Resolved, volumes: li
         )
         return 0
     if args.markdown:
-        lines = [
-            "| requests/day | scenario | Lambda $/month | ECS Fargate $/month | EKS $/month | cheapest |",
-            "| ---: | --- | ---: | ---: | ---: | --- |",
-        ]
-        for i, n in enumerate(volumes):
-            for s, rows, _ in results:
-                c = rows[i].costs
-                lines.append(
-                    f"| {n:,} | {s.name} | {money(c['lambda'].total)} | {money(c['fargate'].total)} | "
-                    f"{money(c['eks'].total)} | {PLATFORM_LABELS[rows[i].cheapest]} |"
-                )
-        print("\n".join(lines))
-        print()
-        for s, _, crossings in results:
-            points = ", ".join(
-                f"{c.daily_requests:,} ({PLATFORM_LABELS[c.from_platform]} → {PLATFORM_LABELS[c.to_platform]})"
-                for c in crossings.crossovers
-            )
-            searched = f"{DEFAULT_RANGE[0]:,}–{DEFAULT_RANGE[1]:,}/day"
-            print(f"- **{s.name}** ({s.description}): {points or 'no crossover'} (searched {searched})")
+        print(markdown_scenarios(volumes, results))
         return 0
     from rich.table import Table
 
@@ -170,19 +153,7 @@ def cmd_crossover(args: argparse.Namespace, resolved: Resolved) -> int:
         for name, description, result in runs:
             if variants:
                 print(f"**{name}**: {description}\n")
-            print(f"At {result.low:,} requests/day the cheapest is {PLATFORM_LABELS[result.start]}.\n")
-            print(
-                "| from requests/day | cheapest becomes | was | "
-                + " | ".join(f"{PLATFORM_LABELS[p]} $/month" for p in PLATFORMS)
-                + " |"
-            )
-            print("| ---: | --- | --- | " + " | ".join("---:" for _ in PLATFORMS) + " |")
-            for c in result.crossovers:
-                costs = " | ".join(money(c.at[p]) for p in PLATFORMS)
-                change = f"{PLATFORM_LABELS[c.to_platform]} | {PLATFORM_LABELS[c.from_platform]}"
-                print(f"| {c.daily_requests:,} | {change} | {costs} |")
-            if not result.crossovers:
-                print(f"| – | no change up to {result.high:,} | | " + " | ".join("" for _ in PLATFORMS) + " |")
+            print(markdown_crossovers(result))
             print()
         return 0
     console = new_console()

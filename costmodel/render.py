@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from costmodel.compare import CrossoverResult, Row
+from costmodel.compare import DEFAULT_RANGE, CrossoverResult, Row, Scenario
 from costmodel.inputs import InputRow, Resolved
-from costmodel.model import PLATFORM_LABELS
+from costmodel.model import PLATFORM_LABELS, PLATFORMS
 
 
 def new_console():
@@ -94,4 +94,57 @@ def markdown_rows(rows: list[Row]) -> str:
             f"| {per_1k(c['lambda'].per_1k_requests)} | {per_1k(c['fargate'].per_1k_requests)} "
             f"| {per_1k(c['eks'].per_1k_requests)} | {PLATFORM_LABELS[row.cheapest]} |"
         )
+    return "\n".join(lines)
+
+
+def markdown_crossovers(result: CrossoverResult) -> str:
+    """Where the cheapest platform starts, then one table row per change."""
+    lines = [
+        f"At {result.low:,} requests/day the cheapest is {PLATFORM_LABELS[result.start]}.",
+        "",
+        "| from requests/day | cheapest becomes | was | "
+        + " | ".join(f"{PLATFORM_LABELS[p]} $/month" for p in PLATFORMS)
+        + " |",
+        "| ---: | --- | --- | " + " | ".join("---:" for _ in PLATFORMS) + " |",
+    ]
+    for c in result.crossovers:
+        costs = " | ".join(money(c.at[p]) for p in PLATFORMS)
+        change = f"{PLATFORM_LABELS[c.to_platform]} | {PLATFORM_LABELS[c.from_platform]}"
+        lines.append(f"| {c.daily_requests:,} | {change} | {costs} |")
+    if not result.crossovers:
+        lines.append(f"| – | no change up to {result.high:,} | | " + " | ".join("" for _ in PLATFORMS) + " |")
+    return "\n".join(lines)
+
+
+def markdown_scenarios(volumes: list[int], results: list[tuple[Scenario, list[Row], CrossoverResult]]) -> str:
+    """Scenarios side by side at each volume, then each scenario's crossovers."""
+    lines = [
+        "| requests/day | scenario | Lambda $/month | ECS Fargate $/month | EKS $/month | cheapest |",
+        "| ---: | --- | ---: | ---: | ---: | --- |",
+    ]
+    for i, n in enumerate(volumes):
+        for s, rows, _ in results:
+            c = rows[i].costs
+            lines.append(
+                f"| {n:,} | {s.name} | {money(c['lambda'].total)} | {money(c['fargate'].total)} | "
+                f"{money(c['eks'].total)} | {PLATFORM_LABELS[rows[i].cheapest]} |"
+            )
+    lines.append("")
+    for s, _, crossings in results:
+        points = ", ".join(
+            f"{c.daily_requests:,} ({PLATFORM_LABELS[c.from_platform]} → {PLATFORM_LABELS[c.to_platform]})"
+            for c in crossings.crossovers
+        )
+        searched = f"{DEFAULT_RANGE[0]:,}–{DEFAULT_RANGE[1]:,}/day"
+        lines.append(f"- **{s.name}** ({s.description}): {points or 'no crossover'} (searched {searched})")
+    return "\n".join(lines)
+
+
+def markdown_inputs(rows: list[InputRow]) -> str:
+    """The inputs as a Markdown table: value and where it came from."""
+    lines = ["| input | value | from |", "| --- | ---: | --- |"]
+    for r in rows:
+        value = "(derived)" if r.value is None else f"{r.value:g}" if isinstance(r.value, float) else r.value
+        origin = r.origin.replace("|", "\\|")
+        lines.append(f"| `{r.name}` | {value} | {origin} |")
     return "\n".join(lines)
