@@ -10,6 +10,7 @@ from costmodel.model import PLATFORM_LABELS, PLATFORMS, PlatformCost, platform_c
 from costmodel.recommend import latency_facts, recommend
 from costmodel.render import (
     crossover_lines,
+    inputs_sentence,
     markdown_crossovers,
     markdown_rows,
     markdown_scenarios,
@@ -231,20 +232,6 @@ def cmd_breakdown(args: argparse.Namespace, resolved: Resolved) -> int:
     return 0
 
 
-def _plot_subtitle(resolved: Resolved) -> str:
-    i = resolved.inputs
-    lam, far, eks = i.lambda_, i.fargate, i.eks
-    dates = sorted({p.read_on for p in resolved.pricing.all_prices()})
-    return (
-        f"{i.arch}; {i.traffic.describe()}. Lambda {lam.memory_mb} MB × {lam.duration_ms:g} ms"
-        f"{' + HTTP API' if lam.api_gateway else ''}; Fargate {far.task_vcpu:g} vCPU/{far.task_memory_gb:g} GB, "
-        f"≥{far.min_tasks} tasks at {i.rps_per_task:g} RPS × {i.target_utilization:g}; "
-        f"EKS {eks.instance_type} nodes ≥{eks.min_nodes}, "
-        f"pods {eks.pod_vcpu:g} vCPU at {i.rps_per_pod:g} RPS; ALB{' on' if i.load_balancer.enabled else ' off'}. "
-        f"{resolved.pricing.region} list prices read {dates[-1]}."
-    )
-
-
 def cmd_plot(args: argparse.Namespace, resolved: Resolved) -> int:
     from costmodel.plot import plot
 
@@ -259,7 +246,7 @@ def cmd_plot(args: argparse.Namespace, resolved: Resolved) -> int:
         resolved.pricing,
         result,
         "Monthly cost vs daily requests: Lambda, ECS Fargate, EKS",
-        _plot_subtitle(resolved),
+        inputs_sentence(resolved),
     )
     console = new_console()
     console.print(text(f"wrote {path}"))
@@ -356,6 +343,31 @@ def _recommend_simulated(args: argparse.Namespace, resolved: Resolved) -> int:
     return 0
 
 
+def cmd_page(args: argparse.Namespace, _: Resolved | None) -> int:
+    """Regenerate docs/comparison.md's blocks, the README's row and the plot from one results folder."""
+    from costmodel import page
+    from costmodel.plot import plot
+
+    if not args.from_results.is_dir():
+        raise CliError(f"--from-results {args.from_results}: no such results folder")
+    measured, defaults = page.resolve_pair(args.from_results, args.pricing)
+    generated = page.generate(measured, defaults, args.from_results, args.page, args.readme, args.pricing)
+    stale = [path for path, body in generated.files.items() if path.read_text(encoding="utf-8") != body]
+    if args.check:
+        for path in stale:
+            print(f"{path}: out of date; run python -m costmodel page --from-results {args.from_results}")
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(generated.files[path], encoding="utf-8")
+    result = find_crossovers(*DEFAULT_RANGE, measured.inputs, measured.pricing)
+    title = f"Monthly cost vs daily requests: Lambda, ECS Fargate, EKS\n(inputs measured in {args.from_results})"
+    plot(args.plot, measured.inputs, measured.pricing, result, title, inputs_sentence(measured))
+    for path in generated.files:
+        print(f"{'wrote' if path in stale else 'up to date'} {path}")
+    print(f"wrote {args.plot}")
+    return 0
+
+
 COMMANDS = {
     "simulate": cmd_simulate,
     "compare": cmd_compare,
@@ -363,4 +375,5 @@ COMMANDS = {
     "breakdown": cmd_breakdown,
     "plot": cmd_plot,
     "recommend": cmd_recommend,
+    "page": cmd_page,
 }

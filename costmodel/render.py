@@ -80,6 +80,21 @@ def crossover_lines(result: CrossoverResult) -> list[str]:
     return lines
 
 
+def inputs_sentence(resolved: Resolved) -> str:
+    """The model's inputs in one sentence: traffic, each platform's shape and sizing, prices (the plot's subtitle)."""
+    i = resolved.inputs
+    lam, far, eks = i.lambda_, i.fargate, i.eks
+    dates = sorted({p.read_on for p in resolved.pricing.all_prices()})
+    return (
+        f"{i.arch}; {i.traffic.describe()}. Lambda {lam.memory_mb} MB × {lam.duration_ms:g} ms"
+        f"{' + HTTP API' if lam.api_gateway else ''}; Fargate {far.task_vcpu:g} vCPU/{far.task_memory_gb:g} GB, "
+        f"≥{far.min_tasks} tasks at {i.rps_per_task:g} RPS × {i.target_utilization:g}; "
+        f"EKS {eks.instance_type} nodes ≥{eks.min_nodes}, "
+        f"pods {eks.pod_vcpu:g} vCPU at {i.rps_per_pod:g} RPS; ALB{' on' if i.load_balancer.enabled else ' off'}. "
+        f"{resolved.pricing.region} list prices read {dates[-1]}."
+    )
+
+
 def markdown_rows(rows: list[Row]) -> str:
     head = (
         "| requests/day | Lambda $/month | ECS Fargate $/month | EKS $/month "
