@@ -22,7 +22,7 @@ MODEL_TRAIN_THREADS ?= 1
 # Attention-score MatMuls (activation x activation) stay FP32: dynamic int8 on both inputs costs agreement.
 MODEL_FP32_NODES ?= self/MatMul(_1)?$$
 
-.PHONY: serve test test-images images lock lint docs docs-serve model bench bench-coldstart invoke loadtest loadtest-images loadtest-processes sam-validate clean
+.PHONY: serve test test-images images lock lint docs docs-serve comparison model bench bench-coldstart invoke loadtest loadtest-images loadtest-processes sam-validate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,11 @@ docs: $(VENV)/.all-installed
 
 docs-serve: $(VENV)/.all-installed
 	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
+# docs/comparison.md's generated blocks, the README's cheapest row and docs/img/cost-vs-volume.png from measured
+# results: the committed fixtures by default, RESULTS=results/images after `make loadtest`.
+comparison: $(VENV)/.all-installed
+	$(PY) -m costmodel page $(if $(RESULTS),--from-results $(RESULTS))
 
 # Run the real Lambda handler on one API Gateway v2 event, without Docker.
 invoke: $(VENV)/.all-installed

@@ -1,6 +1,6 @@
 """`python -m costmodel <command>`: a thin argparse layer over the pure model.
 
-Commands: compare, crossover, breakdown, plot, recommend (in `costmodel.commands`), simulate
+Commands: compare, crossover, breakdown, plot, recommend, page (in `costmodel.commands`), simulate
 (`costmodel.simulate.cli`). Every model input is
 a flag shared by all of them, built from the table in `costmodel.options`; flags left out take the
 dataclass default, or the value `--from-results DIR` measured (`costmodel.inputs`). Bad arguments end
@@ -13,18 +13,20 @@ import argparse
 import sys
 from pathlib import Path
 
+from costmodel import page
 from costmodel.commands import COMMANDS, CliError
 from costmodel.compare import DEFAULT_RANGE
 from costmodel.inputs import resolve
 from costmodel.model import PLATFORMS, ModelError
 from costmodel.options import add_model_options, positive, volume, volume_list
+from costmodel.page import MarkerError
+from costmodel.plot import DEFAULT_PLOT_PATH
 from costmodel.pricing import PricingError
 from costmodel.simulate.cli import SIMULATE_ERRORS, add_simulate_parser, add_traffic_options, model_args
 from costmodel.traffic import TrafficError
 
 __all__ = ["build_parser", "main", "volume"]
 
-DEFAULT_PLOT_PATH = Path("docs/img/cost-vs-volume.png")
 DEFAULT_P99_SLO_MS = 200.0
 
 
@@ -93,6 +95,27 @@ def build_parser() -> Parser:
     add_traffic_options(p)  # --shape spike|diurnal|onoff or --trace: judged by simulation
     add_model_options(p, shape_option=False)
 
+    p = sub.add_parser(
+        "page", help="regenerate docs/comparison.md's tables, the README's cheapest row and the plot from results"
+    )
+    p.add_argument(
+        "--from-results",
+        type=Path,
+        default=page.DEFAULT_RESULTS,
+        metavar="DIR",
+        help=f"measured results (default: {page.DEFAULT_RESULTS}, the committed fixtures)",
+    )
+    p.add_argument(
+        "--pricing", type=Path, metavar="FILE", help="pricing file (default: costmodel/pricing/us-east-1.yaml)"
+    )
+    p.add_argument("--page", type=Path, default=page.PAGE, metavar="MD", help=f"(default: {page.PAGE})")
+    p.add_argument("--readme", type=Path, default=page.README, metavar="MD", help=f"(default: {page.README})")
+    p.add_argument(
+        "--plot", type=Path, default=DEFAULT_PLOT_PATH, metavar="PNG", help=f"(default: {DEFAULT_PLOT_PATH})"
+    )
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is out of date")
+    p.set_defaults(resolve_inputs=False)  # it resolves the measured and the default inputs itself
+
     add_simulate_parser(sub, DEFAULT_P99_SLO_MS)
     return parser
 
@@ -117,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        resolved = resolve(model_args(args))
+        resolved = resolve(model_args(args)) if getattr(args, "resolve_inputs", True) else None
         return COMMANDS[args.command](args, resolved)
-    except (CliError, ModelError, PricingError, TrafficError, *SIMULATE_ERRORS) as error:
+    except (CliError, MarkerError, ModelError, PricingError, TrafficError, *SIMULATE_ERRORS) as error:
         print(f"costmodel {args.command}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `| head`

@@ -10,7 +10,10 @@ from costmodel.model import PLATFORM_LABELS, PLATFORMS, PlatformCost, platform_c
 from costmodel.recommend import latency_facts, recommend
 from costmodel.render import (
     crossover_lines,
+    inputs_sentence,
+    markdown_crossovers,
     markdown_rows,
+    markdown_scenarios,
     money,
     new_console,
     per_1k,
@@ -104,26 +107,7 @@ def _compare_scenarios(args: argparse.Namespace, resolved: Resolved, volumes: li
         )
         return 0
     if args.markdown:
-        lines = [
-            "| requests/day | scenario | Lambda $/month | ECS Fargate $/month | EKS $/month | cheapest |",
-            "| ---: | --- | ---: | ---: | ---: | --- |",
-        ]
-        for i, n in enumerate(volumes):
-            for s, rows, _ in results:
-                c = rows[i].costs
-                lines.append(
-                    f"| {n:,} | {s.name} | {money(c['lambda'].total)} | {money(c['fargate'].total)} | "
-                    f"{money(c['eks'].total)} | {PLATFORM_LABELS[rows[i].cheapest]} |"
-                )
-        print("\n".join(lines))
-        print()
-        for s, _, crossings in results:
-            points = ", ".join(
-                f"{c.daily_requests:,} ({PLATFORM_LABELS[c.from_platform]} → {PLATFORM_LABELS[c.to_platform]})"
-                for c in crossings.crossovers
-            )
-            searched = f"{DEFAULT_RANGE[0]:,}–{DEFAULT_RANGE[1]:,}/day"
-            print(f"- **{s.name}** ({s.description}): {points or 'no crossover'} (searched {searched})")
+        print(markdown_scenarios(volumes, results))
         return 0
     from rich.table import Table
 
@@ -170,19 +154,7 @@ def cmd_crossover(args: argparse.Namespace, resolved: Resolved) -> int:
         for name, description, result in runs:
             if variants:
                 print(f"**{name}**: {description}\n")
-            print(f"At {result.low:,} requests/day the cheapest is {PLATFORM_LABELS[result.start]}.\n")
-            print(
-                "| from requests/day | cheapest becomes | was | "
-                + " | ".join(f"{PLATFORM_LABELS[p]} $/month" for p in PLATFORMS)
-                + " |"
-            )
-            print("| ---: | --- | --- | " + " | ".join("---:" for _ in PLATFORMS) + " |")
-            for c in result.crossovers:
-                costs = " | ".join(money(c.at[p]) for p in PLATFORMS)
-                change = f"{PLATFORM_LABELS[c.to_platform]} | {PLATFORM_LABELS[c.from_platform]}"
-                print(f"| {c.daily_requests:,} | {change} | {costs} |")
-            if not result.crossovers:
-                print(f"| – | no change up to {result.high:,} | | " + " | ".join("" for _ in PLATFORMS) + " |")
+            print(markdown_crossovers(result))
             print()
         return 0
     console = new_console()
@@ -260,20 +232,6 @@ def cmd_breakdown(args: argparse.Namespace, resolved: Resolved) -> int:
     return 0
 
 
-def _plot_subtitle(resolved: Resolved) -> str:
-    i = resolved.inputs
-    lam, far, eks = i.lambda_, i.fargate, i.eks
-    dates = sorted({p.read_on for p in resolved.pricing.all_prices()})
-    return (
-        f"{i.arch}; {i.traffic.describe()}. Lambda {lam.memory_mb} MB × {lam.duration_ms:g} ms"
-        f"{' + HTTP API' if lam.api_gateway else ''}; Fargate {far.task_vcpu:g} vCPU/{far.task_memory_gb:g} GB, "
-        f"≥{far.min_tasks} tasks at {i.rps_per_task:g} RPS × {i.target_utilization:g}; "
-        f"EKS {eks.instance_type} nodes ≥{eks.min_nodes}, "
-        f"pods {eks.pod_vcpu:g} vCPU at {i.rps_per_pod:g} RPS; ALB{' on' if i.load_balancer.enabled else ' off'}. "
-        f"{resolved.pricing.region} list prices read {dates[-1]}."
-    )
-
-
 def cmd_plot(args: argparse.Namespace, resolved: Resolved) -> int:
     from costmodel.plot import plot
 
@@ -288,7 +246,7 @@ def cmd_plot(args: argparse.Namespace, resolved: Resolved) -> int:
         resolved.pricing,
         result,
         "Monthly cost vs daily requests: Lambda, ECS Fargate, EKS",
-        _plot_subtitle(resolved),
+        inputs_sentence(resolved),
     )
     console = new_console()
     console.print(text(f"wrote {path}"))
@@ -385,6 +343,31 @@ def _recommend_simulated(args: argparse.Namespace, resolved: Resolved) -> int:
     return 0
 
 
+def cmd_page(args: argparse.Namespace, _: Resolved | None) -> int:
+    """Regenerate docs/comparison.md's blocks, the README's row and the plot from one results folder."""
+    from costmodel import page
+    from costmodel.plot import plot
+
+    if not args.from_results.is_dir():
+        raise CliError(f"--from-results {args.from_results}: no such results folder")
+    measured, defaults = page.resolve_pair(args.from_results, args.pricing)
+    generated = page.generate(measured, defaults, args.from_results, args.page, args.readme, args.pricing)
+    stale = [path for path, body in generated.files.items() if path.read_text(encoding="utf-8") != body]
+    if args.check:
+        for path in stale:
+            print(f"{path}: out of date; run python -m costmodel page --from-results {args.from_results}")
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(generated.files[path], encoding="utf-8")
+    result = find_crossovers(*DEFAULT_RANGE, measured.inputs, measured.pricing)
+    title = f"Monthly cost vs daily requests: Lambda, ECS Fargate, EKS\n(inputs measured in {args.from_results})"
+    plot(args.plot, measured.inputs, measured.pricing, result, title, inputs_sentence(measured))
+    for path in generated.files:
+        print(f"{'wrote' if path in stale else 'up to date'} {path}")
+    print(f"wrote {args.plot}")
+    return 0
+
+
 COMMANDS = {
     "simulate": cmd_simulate,
     "compare": cmd_compare,
@@ -392,4 +375,5 @@ COMMANDS = {
     "breakdown": cmd_breakdown,
     "plot": cmd_plot,
     "recommend": cmd_recommend,
+    "page": cmd_page,
 }

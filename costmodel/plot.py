@@ -9,6 +9,7 @@ from costmodel.compare import CrossoverResult, totals_at
 from costmodel.model import PLATFORM_LABELS, PLATFORMS, ModelInputs
 from costmodel.pricing import Pricing
 
+DEFAULT_PLOT_PATH = Path("docs/img/cost-vs-volume.png")  # the figure the README and docs/comparison.md show
 COLORS = {"lambda": "#d95f02", "fargate": "#1b9e77", "eks": "#7570b3"}
 POINTS = 400
 MAX_ANNOTATED = 4

@@ -6,15 +6,19 @@ The latency side is explicit data (`latency_facts`), each value with its origin:
   are at least 1% of requests (then they are the p99). Cold starts: yes, unless provisioned concurrency
   covers the peak concurrency.
 - Fargate, EKS. p99: the container p99 at the sizing point (``container_p99_ms``: the p99 budget the knee
-  was measured at). Cold starts: no; tasks and pods run before traffic reaches them.
+  was measured at; for EKS the EKS-shape run's, ``pod_p99_ms``, when there is one). Cold starts: no;
+  tasks and pods run before traffic reaches them.
 
 Rules, per platform:
 - Lambda fails when it has cold starts and they are not acceptable, or when its p99 is above the SLO.
   When it fails only because of cold starts, it is costed again with provisioned concurrency covering the
   peak, ``ceil(peak concurrency / target utilisation)``, and judged again.
 - Fargate and EKS fail when the container p99 is above the SLO, unless the capacity probe's steps show a
-  lower load whose p99 met the SLO; then RPS per core is re-derived from that step (fewer requests per
-  task, more tasks) and the cost recomputed. An explicit --rps-per-task/--rps-per-pod is never re-sized.
+  lower load whose p99 met the SLO; then the cost is recomputed at that step's load (fewer requests per
+  task, more tasks). When the RPS per task (pod) was measured in the deployed shape (the image target, at
+  the task's or pod's own vCPU), the step's RPS is the RPS per task (pod), from that shape's own steps;
+  otherwise RPS per core is re-derived from the step. An explicit --rps-per-task/--rps-per-pod is never
+  re-sized.
 The recommendation is the cheapest platform that passes; the runner-up is the next one that passes, or
 the cheapest that fails when only one passes.
 """
@@ -26,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from costmodel.model import PLATFORM_LABELS, PLATFORMS, ModelInputs, PlatformCost, platform_cost
 from costmodel.pricing import Pricing
-from costmodel.service import ServiceProfile
+from costmodel.service import ServiceProfile, step_within
 
 COLD_START_P99_SHARE = 0.01  # cold starts at or above 1% of requests set the p99
 
@@ -92,7 +96,7 @@ def latency_facts(profile: ServiceProfile) -> dict[str, dict]:
             "cold_starts": "yes, unless provisioned concurrency covers the peak concurrency",
         },
         "fargate": dict(container),
-        "eks": dict(container),
+        "eks": dict(container, p99_ms=_container_p99("eks", profile)[0], p99_source=_container_p99("eks", profile)[1]),
     }
 
 
@@ -151,22 +155,51 @@ def _lambda_option(
     )
 
 
+def _container_p99(platform: str, profile: ServiceProfile) -> tuple[float, str]:
+    """The p99 at the sizing point: the EKS-shape run's for pods when it was measured, else the container run's."""
+    if platform == "eks" and profile.pod_p99_ms is not None:
+        return profile.pod_p99_ms, profile.source("pod_p99_ms")
+    return profile.container_p99_ms, profile.source("container_p99_ms")
+
+
+def _measured_in_shape(platform: str, inputs: ModelInputs, profile: ServiceProfile) -> bool:
+    """Whether the RPS per task (pod) in ``inputs`` is the one measured in the deployed shape, at its own vCPU."""
+    if platform == "fargate":
+        given, measured, at, vcpu = (
+            inputs.fargate.rps_per_task,
+            profile.rps_per_task,
+            profile.rps_per_task_vcpu,
+            inputs.fargate.task_vcpu,
+        )
+    else:
+        given, measured, at, vcpu = (
+            inputs.eks.rps_per_pod,
+            profile.rps_per_pod,
+            profile.rps_per_pod_vcpu,
+            inputs.eks.pod_vcpu,
+        )
+    return given is not None and given == measured and at == vcpu
+
+
 def _container_option(
     platform: str, daily: int, inputs: ModelInputs, profile: ServiceProfile, pricing: Pricing, slo: float
 ) -> Option:
     label = PLATFORM_LABELS[platform]
-    explicit = (inputs.fargate.rps_per_task if platform == "fargate" else inputs.eks.rps_per_pod) is not None
-    p99, source = profile.container_p99_ms, profile.source("container_p99_ms")
+    given = inputs.fargate.rps_per_task if platform == "fargate" else inputs.eks.rps_per_pod
+    in_shape = _measured_in_shape(platform, inputs, profile)
+    p99, source = _container_p99(platform, profile)
     if p99 <= slo:
         cost = platform_cost(platform, daily, inputs, pricing)
         reasons = ("no cold starts", f"p99 {p99:,.0f} ms at the sizing point is within the {slo:,.0f} ms SLO")
         return Option(platform, label, cost, p99, source, False, True, reasons)
-    resized = None if explicit else profile.rps_per_core_within(slo)
+    if in_shape:
+        return _resized_in_shape(platform, daily, inputs, profile, pricing, slo, (p99, source))
+    resized = None if given is not None else profile.rps_per_core_within(slo)
     if resized is None:
         cost = platform_cost(platform, daily, inputs, pricing)
         why = (
             "explicit --rps-per-task/--rps-per-pod is not re-sized"
-            if explicit
+            if given is not None
             else "no measured load met it (run the capacity probe and pass --from-results)"
         )
         reasons = ("no cold starts", f"p99 {p99:,.0f} ms is above the {slo:,.0f} ms SLO; {why}")
@@ -180,6 +213,46 @@ def _container_option(
         f"p99 {step.p99_ms:,.0f} ms is within the {slo:,.0f} ms SLO",
     )
     source = f"{profile.source('capacity_steps')}: step at {step.achieved_rps:g} RPS"
+    return Option(platform, f"{label} (re-sized)", cost, step.p99_ms, source, False, True, reasons)
+
+
+def _resized_in_shape(
+    platform: str,
+    daily: int,
+    inputs: ModelInputs,
+    profile: ServiceProfile,
+    pricing: Pricing,
+    slo: float,
+    knee_p99: tuple[float, str],
+) -> Option:
+    """Re-size a task (pod) from the capacity steps measured in its own shape: RPS per task, not per core."""
+    label, unit = PLATFORM_LABELS[platform], "task" if platform == "fargate" else "pod"
+    steps_field = "capacity_steps" if platform == "fargate" or not profile.pod_capacity_steps else "pod_capacity_steps"
+    step = step_within(getattr(profile, steps_field), slo)
+    knee = inputs.rps_per_task if platform == "fargate" else inputs.rps_per_pod
+    if step is None:
+        cost = platform_cost(platform, daily, inputs, pricing)
+        p99, source = knee_p99
+        reasons = (
+            "no cold starts",
+            f"p99 {p99:,.0f} ms is above the {slo:,.0f} ms SLO; no step measured in the {unit}'s shape met it "
+            f"({profile.source(steps_field)})",
+        )
+        return Option(platform, label, cost, p99, source, False, False, reasons)
+    if platform == "fargate":
+        resized = replace(inputs, fargate=replace(inputs.fargate, rps_per_task=step.achieved_rps))
+        vcpu = inputs.fargate.task_vcpu
+    else:
+        resized = replace(inputs, eks=replace(inputs.eks, rps_per_pod=step.achieved_rps))
+        vcpu = inputs.eks.pod_vcpu
+    cost = platform_cost(platform, daily, resized, pricing)
+    reasons = (
+        "no cold starts",
+        f"re-sized for the SLO: {step.achieved_rps:g} RPS on one {unit} of {vcpu:g} vCPU (its deployed shape) kept "
+        f"p99 at {step.p99_ms:g} ms, so {step.achieved_rps:g} RPS per {unit} instead of the knee's {knee:g}",
+        f"p99 {step.p99_ms:,.0f} ms is within the {slo:,.0f} ms SLO",
+    )
+    source = f"{profile.source(steps_field)}: step at {step.achieved_rps:g} RPS"
     return Option(platform, f"{label} (re-sized)", cost, step.p99_ms, source, False, True, reasons)
 
 

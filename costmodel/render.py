@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from costmodel.compare import CrossoverResult, Row
+from costmodel.compare import DEFAULT_RANGE, CrossoverResult, Row, Scenario
 from costmodel.inputs import InputRow, Resolved
-from costmodel.model import PLATFORM_LABELS
+from costmodel.model import PLATFORM_LABELS, PLATFORMS
 
 
 def new_console():
@@ -80,6 +80,21 @@ def crossover_lines(result: CrossoverResult) -> list[str]:
     return lines
 
 
+def inputs_sentence(resolved: Resolved) -> str:
+    """The model's inputs in one sentence: traffic, each platform's shape and sizing, prices (the plot's subtitle)."""
+    i = resolved.inputs
+    lam, far, eks = i.lambda_, i.fargate, i.eks
+    dates = sorted({p.read_on for p in resolved.pricing.all_prices()})
+    return (
+        f"{i.arch}; {i.traffic.describe()}. Lambda {lam.memory_mb} MB × {lam.duration_ms:g} ms"
+        f"{' + HTTP API' if lam.api_gateway else ''}; Fargate {far.task_vcpu:g} vCPU/{far.task_memory_gb:g} GB, "
+        f"≥{far.min_tasks} tasks at {i.rps_per_task:g} RPS × {i.target_utilization:g}; "
+        f"EKS {eks.instance_type} nodes ≥{eks.min_nodes}, "
+        f"pods {eks.pod_vcpu:g} vCPU at {i.rps_per_pod:g} RPS; ALB{' on' if i.load_balancer.enabled else ' off'}. "
+        f"{resolved.pricing.region} list prices read {dates[-1]}."
+    )
+
+
 def markdown_rows(rows: list[Row]) -> str:
     head = (
         "| requests/day | Lambda $/month | ECS Fargate $/month | EKS $/month "
@@ -94,4 +109,57 @@ def markdown_rows(rows: list[Row]) -> str:
             f"| {per_1k(c['lambda'].per_1k_requests)} | {per_1k(c['fargate'].per_1k_requests)} "
             f"| {per_1k(c['eks'].per_1k_requests)} | {PLATFORM_LABELS[row.cheapest]} |"
         )
+    return "\n".join(lines)
+
+
+def markdown_crossovers(result: CrossoverResult) -> str:
+    """Where the cheapest platform starts, then one table row per change."""
+    lines = [
+        f"At {result.low:,} requests/day the cheapest is {PLATFORM_LABELS[result.start]}.",
+        "",
+        "| from requests/day | cheapest becomes | was | "
+        + " | ".join(f"{PLATFORM_LABELS[p]} $/month" for p in PLATFORMS)
+        + " |",
+        "| ---: | --- | --- | " + " | ".join("---:" for _ in PLATFORMS) + " |",
+    ]
+    for c in result.crossovers:
+        costs = " | ".join(money(c.at[p]) for p in PLATFORMS)
+        change = f"{PLATFORM_LABELS[c.to_platform]} | {PLATFORM_LABELS[c.from_platform]}"
+        lines.append(f"| {c.daily_requests:,} | {change} | {costs} |")
+    if not result.crossovers:
+        lines.append(f"| – | no change up to {result.high:,} | | " + " | ".join("" for _ in PLATFORMS) + " |")
+    return "\n".join(lines)
+
+
+def markdown_scenarios(volumes: list[int], results: list[tuple[Scenario, list[Row], CrossoverResult]]) -> str:
+    """Scenarios side by side at each volume, then each scenario's crossovers."""
+    lines = [
+        "| requests/day | scenario | Lambda $/month | ECS Fargate $/month | EKS $/month | cheapest |",
+        "| ---: | --- | ---: | ---: | ---: | --- |",
+    ]
+    for i, n in enumerate(volumes):
+        for s, rows, _ in results:
+            c = rows[i].costs
+            lines.append(
+                f"| {n:,} | {s.name} | {money(c['lambda'].total)} | {money(c['fargate'].total)} | "
+                f"{money(c['eks'].total)} | {PLATFORM_LABELS[rows[i].cheapest]} |"
+            )
+    lines.append("")
+    for s, _, crossings in results:
+        points = ", ".join(
+            f"{c.daily_requests:,} ({PLATFORM_LABELS[c.from_platform]} → {PLATFORM_LABELS[c.to_platform]})"
+            for c in crossings.crossovers
+        )
+        searched = f"{DEFAULT_RANGE[0]:,}–{DEFAULT_RANGE[1]:,}/day"
+        lines.append(f"- **{s.name}** ({s.description}): {points or 'no crossover'} (searched {searched})")
+    return "\n".join(lines)
+
+
+def markdown_inputs(rows: list[InputRow]) -> str:
+    """The inputs as a Markdown table: value and where it came from."""
+    lines = ["| input | value | from |", "| --- | ---: | --- |"]
+    for r in rows:
+        value = "(derived)" if r.value is None else f"{r.value:g}" if isinstance(r.value, float) else r.value
+        origin = r.origin.replace("|", "\\|")
+        lines.append(f"| `{r.name}` | {value} | {origin} |")
     return "\n".join(lines)

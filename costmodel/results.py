@@ -20,7 +20,8 @@ What each file gives (a value only replaces the default when it is present and v
 | RPS per EKS pod | ``capacity.knee_rps`` of ``image-container --shape eks``, at the pod's own vCPU |
 | container RPS per core | ``capacity.knee_rps / server.cpus`` (container summary; the shape's vCPU for images) |
 | container p99 budget, p99 | ``capacity.p99_budget_ms`` (p99 at or below the knee is within it) |
-| capacity steps | ``capacity.steps`` (to re-size for a tighter SLO in ``recommend``) |
+| capacity steps | ``capacity.steps`` (to re-size for a tighter SLO in ``recommend``; the EKS-shape run's for pods) |
+| EKS pod p99 | ``capacity.p99_budget_ms`` of the EKS-shape run |
 | container p99 without a capacity probe | ``latency_ms.p99`` (container summary) |
 | Lambda billed duration | ``lambda.billed_duration_ms.median`` (local-lambda summary) |
 | Lambda memory | ``lambda.memory_mb`` |
@@ -155,14 +156,7 @@ def _apply_container(profile: ServiceProfile, path: Path, data: dict) -> Service
             "rps_per_core", knee / cpus, f"{path}: capacity.knee_rps {knee:g} / server.cpus {cpus:g}"
         )
     if knee is not None and cpus is not None:
-        steps = []
-        raw_steps = data["capacity"].get("steps")
-        for raw in raw_steps if isinstance(raw_steps, list) else []:
-            achieved, p99 = _number(raw, "achieved_rps", positive=False), _number(raw, "p99_ms")
-            failures = raw.get("failures", 0) if isinstance(raw, dict) else None
-            if achieved is None or p99 is None or not isinstance(failures, int):
-                continue
-            steps.append(CapacityStep(_number(raw, "offered_rps", positive=False) or 0.0, achieved, p99, failures))
+        steps = _steps(data)
         if steps:
             profile = replace(
                 profile.with_value("capacity_steps", tuple(steps), f"{path}: capacity.steps"), capacity_cpus=cpus
@@ -181,6 +175,19 @@ def _apply_container(profile: ServiceProfile, path: Path, data: dict) -> Service
         if p99 is not None:
             profile = profile.with_value("container_p99_ms", p99, f"{path}: latency_ms.p99 (no capacity probe)")
     return profile
+
+
+def _steps(data: dict) -> tuple[CapacityStep, ...]:
+    """The capacity probe's steps that carry an achieved RPS, a p99 and a failure count."""
+    steps = []
+    raw_steps = data["capacity"].get("steps")
+    for raw in raw_steps if isinstance(raw_steps, list) else []:
+        achieved, p99 = _number(raw, "achieved_rps", positive=False), _number(raw, "p99_ms")
+        failures = raw.get("failures", 0) if isinstance(raw, dict) else None
+        if achieved is None or p99 is None or not isinstance(failures, int):
+            continue
+        steps.append(CapacityStep(_number(raw, "offered_rps", positive=False) or 0.0, achieved, p99, failures))
+    return tuple(steps)
 
 
 def _alone(candidate: tuple[Path, dict]) -> float:
@@ -212,6 +219,12 @@ def _apply_pod(profile: ServiceProfile, path: Path, data: dict) -> ServiceProfil
     shape = shape_of(data) or {}
     where = f"{path}: capacity.knee_rps {knee:g} of {IMAGE_CONTAINER} in the eks shape ({cpus:g} vCPU, "
     profile = profile.with_value("rps_per_pod", knee, where + f"{shape.get('source')})")
+    steps = _steps(data)
+    if steps:
+        profile = profile.with_value("pod_capacity_steps", steps, f"{path}: capacity.steps")
+    budget = _number(data, "capacity", "p99_budget_ms")
+    if budget is not None:
+        profile = profile.with_value("pod_p99_ms", budget, f"{path}: capacity.p99_budget_ms (p99 at or below the knee)")
     return replace(profile, rps_per_pod_vcpu=cpus)
 
 

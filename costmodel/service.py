@@ -62,6 +62,9 @@ class ServiceProfile:
     rps_per_task_vcpu: float | None = None
     rps_per_pod: float | None = None
     rps_per_pod_vcpu: float | None = None
+    # The EKS-shape run's own capacity steps and p99 at its knee; () / None: the container run's.
+    pod_capacity_steps: tuple[CapacityStep, ...] = ()
+    pod_p99_ms: float | None = None
     # Billed INIT per cold start (the runtime's init as the RIE reports it); None: the cold-start latency.
     lambda_init_ms: float | None = None
     sources: dict[str, str] = field(default_factory=dict)
@@ -79,13 +82,16 @@ class ServiceProfile:
 
     def rps_per_core_within(self, slo_ms: float) -> tuple[float, CapacityStep] | None:
         """Highest measured RPS per core whose p99 met ``slo_ms`` without failures, from the capacity steps."""
-        if not self.capacity_steps or not self.capacity_cpus:
+        if not self.capacity_cpus:
             return None
-        fitting = [s for s in self.capacity_steps if s.p99_ms <= slo_ms and s.failures == 0 and s.achieved_rps > 0]
-        if not fitting:
-            return None
-        best = max(fitting, key=lambda s: s.achieved_rps)
-        return best.achieved_rps / self.capacity_cpus, best
+        best = step_within(self.capacity_steps, slo_ms)
+        return None if best is None else (best.achieved_rps / self.capacity_cpus, best)
+
+
+def step_within(steps: tuple[CapacityStep, ...], slo_ms: float) -> CapacityStep | None:
+    """The step with the highest achieved RPS whose p99 met ``slo_ms`` without failures, or None."""
+    fitting = [s for s in steps if s.p99_ms <= slo_ms and s.failures == 0 and s.achieved_rps > 0]
+    return max(fitting, key=lambda s: s.achieved_rps) if fitting else None
 
 
 DEFAULT_SERVICE = ServiceProfile()

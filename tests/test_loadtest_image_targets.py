@@ -170,6 +170,44 @@ def test_a_measured_rps_per_task_does_not_apply_at_another_vcpu(capsys):
     assert out["inputs"]["rps-per-task"]["origin"] == "RPS per core × task vCPU"
 
 
+def _best_step_within(summary: dict, slo_ms: float) -> dict:
+    fitting = [
+        s for s in summary["capacity"]["steps"] if s["p99_ms"] <= slo_ms and s["failures"] == 0 and s["achieved_rps"]
+    ]
+    assert fitting, "the fixture has no step under the SLO this test needs"
+    return max(fitting, key=lambda s: s["achieved_rps"])
+
+
+def test_recommend_resizes_tasks_and_pods_from_the_steps_measured_in_their_shape(capsys):
+    # A 50 ms SLO is tighter than the knee's p99 budget: each platform's cost is recomputed at the fastest
+    # step its own deployed shape kept under 50 ms, as RPS per task (pod), with more tasks (pods) than at the knee.
+    slo = 50
+    assert fixture("fargate-sentences")["capacity"]["p99_budget_ms"] > slo
+    argv = ["recommend", "--daily-requests", "5M", "--json", "--from-results", str(IMAGE_RESULTS)]
+    assert costmodel_main([*argv, "--p99-slo-ms", str(slo)]) == 0
+    tight = {o["platform"]: o for o in json.loads(capsys.readouterr().out)["options"]}
+    assert costmodel_main([*argv, "--p99-slo-ms", "100"]) == 0
+    at_knee = {o["platform"]: o for o in json.loads(capsys.readouterr().out)["options"]}
+    for platform, name, unit in (("fargate", "fargate-sentences", "task"), ("eks", "eks-sentences", "pod")):
+        step = _best_step_within(fixture(name), slo)
+        option = tight[platform]
+        assert option["meets_requirements"] and option["label"].endswith("(re-sized)"), option
+        assert option["p99_ms"] == step["p99_ms"]
+        assert f"{name}/summary.json: capacity.steps" in option["p99_source"]
+        assert f"{step['achieved_rps']:g} RPS per {unit}" in " ".join(option["reasons"])
+        assert option["monthly_usd"] > at_knee[platform]["monthly_usd"]
+
+
+def test_recommend_does_not_resize_an_explicit_rps_per_task(capsys):
+    knee = fixture("fargate-sentences")["capacity"]["knee_rps"]
+    argv = ["recommend", "--daily-requests", "5M", "--json", "--p99-slo-ms", "50"]
+    argv += ["--rps-per-task", f"{knee / 2:g}", "--from-results", str(IMAGE_RESULTS)]
+    assert costmodel_main(argv) == 0
+    fargate = next(o for o in json.loads(capsys.readouterr().out)["options"] if o["platform"] == "fargate")
+    assert not fargate["meets_requirements"]
+    assert "explicit --rps-per-task/--rps-per-pod is not re-sized" in " ".join(fargate["reasons"])
+
+
 def test_report_names_what_ran_and_plots_the_three_deployed_shapes(tmp_path):
     from loadtest.report import write_report
 
