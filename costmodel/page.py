@@ -248,8 +248,20 @@ def page_blocks(measured: Resolved, defaults: Resolved, directory: Path, pricing
     }
 
 
+def capacity_cell(measured: Resolved) -> str:
+    """The README's capacity value: the knees measured in the Fargate task's and the EKS pod's shapes."""
+    profile = measured.profile
+    if profile.rps_per_task is None:
+        return "not measured (no image-container capacity run in the results)"
+    pod = f"; EKS pod: {profile.rps_per_pod:g} RPS" if profile.rps_per_pod is not None else ""
+    return f"{profile.rps_per_task:g} RPS per Fargate task ({profile.rps_per_task_vcpu:g} vCPU){pod}"
+
+
 def readme_blocks(measured: Resolved) -> dict:
-    return {"cheapest": cheapest_cell(find_crossovers(*DEFAULT_RANGE, measured.inputs, measured.pricing))}
+    return {
+        "cheapest": cheapest_cell(find_crossovers(*DEFAULT_RANGE, measured.inputs, measured.pricing)),
+        "capacity": capacity_cell(measured),
+    }
 
 
 def generate(

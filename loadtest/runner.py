@@ -159,7 +159,8 @@ def _status_line(row: dict[str, str] | None) -> str:
     try:
         return (
             f"users {row['User Count']}  rps {float(row['Requests/s']):.1f}  p95 {row['95%']} ms  "
-            f"requests {row['Total Request Count']}  failures {row['Total Failure Count']}"
+            # Locust's failure count includes the 429 throttles, which the summary counts apart.
+            f"requests {row['Total Request Count']}  not 2xx (429 included) {row['Total Failure Count']}"
         )
     except (KeyError, ValueError):
         return "running"

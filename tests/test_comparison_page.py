@@ -67,7 +67,10 @@ def test_the_command_names_a_missing_marker_and_writes_the_plot(tmp_path, capsys
     assert f"{readme}: marker {page.begin('cheapest')} missing" in capsys.readouterr().err
     assert not png.exists()
 
-    readme.write_text(f"| cheapest below / above | {page.begin('cheapest')}1.6 M{page.end('cheapest')} |\n")
+    readme.write_text(
+        f"| capacity | {page.begin('capacity')}{page.end('capacity')} |\n"
+        f"| cheapest below / above | {page.begin('cheapest')}1.6 M{page.end('cheapest')} |\n"
+    )
     assert main([*argv, "--check"]) == 1  # stale, and --check writes nothing
     assert "1.6 M" in readme.read_text() and not png.exists()
     assert main(argv) == 0
