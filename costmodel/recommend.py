@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from costmodel.model import PLATFORM_LABELS, PLATFORMS, ModelInputs, PlatformCost, platform_cost
 from costmodel.pricing import Pricing
-from costmodel.service import ServiceProfile, step_within
+from costmodel.service import CapacityStep, ServiceProfile, step_within
 
 COLD_START_P99_SHARE = 0.01  # cold starts at or above 1% of requests set the p99
 
@@ -206,13 +206,23 @@ def _container_option(
         return Option(platform, label, cost, p99, source, False, False, reasons)
     per_core, step = resized
     cost = platform_cost(platform, daily, replace(inputs, rps_per_core=per_core), pricing)
+    how = (
+        f"{step.achieved_rps:g} RPS on {profile.capacity_cpus:g} cores kept p99 at {step.p99_ms:g} ms, "
+        f"so {per_core:.2f} RPS per core instead of {profile.rps_per_core:.2f}"
+    )
+    return _resized_option(platform, label, cost, step, slo, how, profile.source("capacity_steps"))
+
+
+def _resized_option(
+    platform: str, label: str, cost: PlatformCost, step: CapacityStep, slo: float, how: str, steps_source: str
+) -> Option:
+    """A container option re-sized to the capacity step ``step`` that met the SLO; ``how`` says how it was sized."""
     reasons = (
         "no cold starts",
-        f"re-sized for the SLO: {step.achieved_rps:g} RPS on {profile.capacity_cpus:g} cores kept p99 at "
-        f"{step.p99_ms:g} ms, so {per_core:.2f} RPS per core instead of {profile.rps_per_core:.2f}",
+        f"re-sized for the SLO: {how}",
         f"p99 {step.p99_ms:,.0f} ms is within the {slo:,.0f} ms SLO",
     )
-    source = f"{profile.source('capacity_steps')}: step at {step.achieved_rps:g} RPS"
+    source = f"{steps_source}: step at {step.achieved_rps:g} RPS"
     return Option(platform, f"{label} (re-sized)", cost, step.p99_ms, source, False, True, reasons)
 
 
@@ -246,14 +256,11 @@ def _resized_in_shape(
         resized = replace(inputs, eks=replace(inputs.eks, rps_per_pod=step.achieved_rps))
         vcpu = inputs.eks.pod_vcpu
     cost = platform_cost(platform, daily, resized, pricing)
-    reasons = (
-        "no cold starts",
-        f"re-sized for the SLO: {step.achieved_rps:g} RPS on one {unit} of {vcpu:g} vCPU (its deployed shape) kept "
-        f"p99 at {step.p99_ms:g} ms, so {step.achieved_rps:g} RPS per {unit} instead of the knee's {knee:g}",
-        f"p99 {step.p99_ms:,.0f} ms is within the {slo:,.0f} ms SLO",
+    how = (
+        f"{step.achieved_rps:g} RPS on one {unit} of {vcpu:g} vCPU (its deployed shape) kept p99 at "
+        f"{step.p99_ms:g} ms, so {step.achieved_rps:g} RPS per {unit} instead of the knee's {knee:g}"
     )
-    source = f"{profile.source(steps_field)}: step at {step.achieved_rps:g} RPS"
-    return Option(platform, f"{label} (re-sized)", cost, step.p99_ms, source, False, True, reasons)
+    return _resized_option(platform, label, cost, step, slo, how, profile.source(steps_field))
 
 
 def recommend(
