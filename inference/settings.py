@@ -59,9 +59,8 @@ def quota_cpu_set(cgroup_root: Path = CGROUP_ROOT) -> set[int] | None:
         return None
     affinity = sorted(os.sched_getaffinity(0))
     limit = cgroup_cpu_limit(cgroup_root)
-    if limit is None or math.ceil(limit) >= len(affinity):
-        return None
-    return set(affinity[: max(1, math.ceil(limit))])
+    wanted = math.ceil(limit) if limit is not None else len(affinity)  # a quota is above 0: at least 1
+    return set(affinity[:wanted]) if wanted < len(affinity) else None
 
 
 def pin_process(cpus: set[int], tasks: Path = Path("/proc/self/task")) -> None:

@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,7 @@ def server_cpus(name: str) -> set[int] | None:
     return cpus
 
 
-def keep_off(cpus: set[int] | None) -> tuple[set[int] | None, Any]:
+def keep_off(cpus: set[int] | None) -> tuple[set[int] | None, Callable[[], None]]:
     """Move this process (and the load generator it starts) off ``cpus``, where the server pinned itself, as a
     client on another machine would be; returns the CPUs it now runs on and how to undo it."""
     before = os.sched_getaffinity(0)
