@@ -176,8 +176,11 @@ def test_openapi_docs_are_served(client):
 
 def test_server_refuses_to_start_on_a_broken_model(model_copy, monkeypatch, capsys):
     """``python -m container`` stops before uvicorn starts (the entry point's own process runs in the load tests)."""
+    import signal
+
     from container.__main__ import main as serve
 
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # the entry point's SIGTERM handler stays out of pytest
     (model_copy / "tokenizer.json").write_text("{}")
     monkeypatch.setenv("MODEL_DIR", str(model_copy))
     monkeypatch.delenv("MODEL_URI", raising=False)
@@ -194,6 +197,8 @@ def test_server_pins_itself_to_its_quota_only_when_asked(monkeypatch, capsys, se
 
     calls: list[set[int]] = []
     monkeypatch.setenv("PIN_CPUS", setting)
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")  # more would set PROMETHEUS_MULTIPROC_DIR for the rest of the session
+    monkeypatch.setattr(entry.signal, "signal", lambda *args: None)  # nor keep its SIGTERM handler
     monkeypatch.delenv("MODEL_URI", raising=False)
     monkeypatch.setattr(entry, "quota_cpu_set", lambda: {0})
     monkeypatch.setattr(entry, "pin_process", lambda cpus: calls.append(cpus))
