@@ -259,6 +259,17 @@ def test_soak_growth_is_measured_from_the_end_of_the_warm_up():
     assert growth([(float(at), (100 + at) * 2**20) for at in range(0, 600, 2)], 60)["within_goal"] is False
 
 
+def test_a_429_is_a_soak_failure():
+    """At 80 % of the knee nothing should be shed: the soak counts a 429 with the 5xx and the others."""
+    from loadtest.soak import failure_kinds
+
+    segments = [
+        {"throttled": 2, "server_errors": 0, "other_failures": 1, "failures": 1},
+        {"throttled": 1, "server_errors": 1, "other_failures": 0, "failures": 1},
+    ]
+    assert failure_kinds(segments) == {"429": 3, "5xx": 1, "other": 1}
+
+
 def test_loadtest_cli_refuses_bad_factors_and_shares(capsys):
     from loadtest.__main__ import main
 
