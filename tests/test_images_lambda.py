@@ -245,7 +245,7 @@ def test_sam_local_invoke_with_the_templates_own_architecture(
     )  # fmt: skip
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     event_file = REPO_ROOT / "events" / "predict.json"
-    longest = load_template(REPO_ROOT / "template.yaml")["Parameters"]["Timeout"]["MaxValue"]
+    longest = template["Parameters"]["Timeout"]["MaxValue"]
     command = [str(SAM), "local", "invoke", "--template", str(build_dir / "template.yaml"), "--event", str(event_file),
                "--parameter-overrides", f"Timeout={longest}"]  # fmt: skip
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
