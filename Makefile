@@ -22,7 +22,7 @@ MODEL_TRAIN_THREADS ?= 1
 # Attention-score MatMuls (activation x activation) stay FP32: dynamic int8 on both inputs costs agreement.
 MODEL_FP32_NODES ?= self/MatMul(_1)?$$
 
-.PHONY: serve test test-images images lock lint docs docs-serve comparison model bench bench-coldstart invoke loadtest loadtest-images loadtest-processes sam-validate clean
+.PHONY: serve test test-images images lock lint docs docs-serve comparison model bench bench-batching bench-coldstart invoke loadtest loadtest-images loadtest-processes sam-validate clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -110,6 +110,10 @@ model: $(VENV)/.all-installed
 # PyTorch FP32 baseline against the ONNX models on SST-2 dev sentences (not a test).
 bench: $(VENV)/.all-installed
 	$(PY) -m model_export bench
+
+# The bundled model's texts a second by batch size: padded to the longest against grouped by length (not a test).
+bench-batching: $(VENV)/.all-installed
+	$(PY) -m model_export.bench_batching
 
 BASELINE_CHECKPOINT := build/distilbert-base-random
 DISTILBERT_FP32 := build/distilbert-base-fp32

@@ -1,0 +1,114 @@
+"""``make bench-batching``: texts a second of the bundled model by batch size, three ways of running a batch.
+
+All run in one process on the same SST-2 dev sentences, one ONNX Runtime thread (a task's or a pod's one
+vCPU), best of a few rounds:
+
+- **one run per text**: no padding at all (``SentimentModel.probabilities([text])`` for each text);
+- **serving path**: ``SentimentModel.predict_batch``, what the micro-batcher calls (sorted by characters, runs
+  of ``SUB_BATCH_SIZE``, each padded to its longest);
+- **one padded run**: the whole batch in one run padded to its longest text (``SentimentModel.probabilities``).
+
+Dynamic int8 quantization computes every row, padding included, so a row padded from 12 to 60 tokens costs
+what a 60-token row costs. Writes ``results/bench/batching.json`` and ``batching.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from inference.model import SentimentModel
+from inference.settings import BUNDLED_MODEL_DIR
+from model_export.data import DEFAULT_DEV_TSV, read_labeled_tsv
+
+RESULTS_DIR = Path("results/bench")
+BATCH_SIZES = (1, 2, 4, 8, 16, 32)
+
+
+def texts_per_second(run: Callable[[list[str]], object], texts: list[str], batch_size: int, rounds: int) -> float:
+    """Best of ``rounds`` passes over ``texts`` in batches of ``batch_size``."""
+    batches = [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)]
+    run(batches[0])
+    best = 0.0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for batch in batches:
+            run(batch)
+        best = max(best, len(texts) / (time.perf_counter() - started))
+    return best
+
+
+WAYS = ("one run per text", "serving path", "one padded run")
+
+
+def run_bench(count: int, rounds: int, threads: int = 1) -> list[dict[str, float]]:
+    """One row per batch size: texts a second of each way."""
+    from rich.progress import track
+
+    model = SentimentModel.load(BUNDLED_MODEL_DIR, threads=threads)
+    texts = read_labeled_tsv(DEFAULT_DEV_TSV).texts[:count]
+    ways: dict[str, Callable[[list[str]], object]] = {
+        "one run per text": lambda batch: [model.probabilities([text]) for text in batch],
+        "serving path": model.predict_batch,
+        "one padded run": model.probabilities,
+    }
+    rows = []
+    for size in track(BATCH_SIZES, description="timing batch sizes"):
+        row: dict[str, float] = {"batch_size": size}
+        for way, run in ways.items():
+            row[way] = round(texts_per_second(run, texts, size, rounds), 1)
+        rows.append(row)
+    return rows
+
+
+def plot(rows: list[dict[str, float]], path: Path) -> None:
+    """Texts a second against batch size, both ways."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [row["batch_size"] for row in rows]
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    for way in WAYS:
+        axes.plot(sizes, [row[way] for row in rows], marker="o", label=way)
+    axes.set(xscale="log", xlabel="texts per batch", ylabel="texts / s (1 thread)", title="Bundled int8 model")
+    axes.set_xticks(sizes, [str(size) for size in sizes])
+    axes.set_ylim(bottom=0)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time, print the table with ratios, write JSON and PNG."""
+    from rich.console import Console
+    from rich.table import Table
+
+    parser = argparse.ArgumentParser(prog="python -m model_export.bench_batching", description=__doc__.split("\n")[0])
+    parser.add_argument("--texts", type=int, default=640, help="SST-2 dev sentences timed")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    rows = run_bench(args.texts, args.rounds)
+    table = Table(title=f"{args.texts} SST-2 dev sentences, 1 thread, best of {args.rounds}: texts/s")
+    for column in ("batch", *WAYS, "serving / one run per text"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        ratio = row["serving path"] / row["one run per text"]
+        table.add_row(str(row["batch_size"]), *(f"{row[way]:.1f}" for way in WAYS), f"{ratio:.2f}×")
+    Console().print(table)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / "batching.json").write_text(
+        json.dumps({"texts": args.texts, "rounds": args.rounds, "rows": rows}, indent=2) + "\n"
+    )
+    plot(rows, RESULTS_DIR / "batching.png")
+    print(f"wrote {RESULTS_DIR / 'batching.json'} and {RESULTS_DIR / 'batching.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
