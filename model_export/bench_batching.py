@@ -8,7 +8,7 @@ vCPU), best of a few rounds:
   of ``SUB_BATCH_SIZE``, each padded to its longest);
 - **one padded run**: the whole batch in one run padded to its longest text (``SentimentModel.probabilities``).
 
-Dynamic int8 quantization computes every row, padding included, so a row padded from 12 to 60 tokens costs
+The model computes every position of every row, padding included, so a row padded from 12 to 60 tokens costs
 what a 60-token row costs. Writes ``results/bench/batching.json`` and ``batching.png``.
 """
 
