@@ -23,8 +23,8 @@ to another instance, and ``/health`` answers 503 (not ready). Once every admitte
 down as it does on SIGTERM: it closes the listener and the idle connections, gives the rest
 ``SHUTDOWN_AFTER_DRAIN_S`` to finish, runs the lifespan shutdown, and ``python -m container`` exits 0.
 The whole stop then takes at most ``DRAIN_GRACE_SECONDS + SHUTDOWN_MARGIN_S``, which must fit the
-platforms' stop timeouts (ECS ``stopTimeout``, Kubernetes ``terminationGracePeriodSeconds``; a test reads
-the deployment files).
+platforms' stop timeouts (ECS ``stopTimeout``; Kubernetes' ``terminationGracePeriodSeconds`` less the pod's
+``preStop`` sleep; a test reads the deployment files).
 """
 
 from __future__ import annotations

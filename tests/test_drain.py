@@ -219,14 +219,28 @@ def _copilot_stop() -> tuple[float, float]:
 
 
 def _kubernetes_stop() -> tuple[float, float]:
-    """The drain grace the pods run with, and their terminationGracePeriodSeconds."""
+    """The drain grace the pods run with, and what terminationGracePeriodSeconds leaves after the preStop sleep.
+
+    Kubernetes counts the preStop hook against the grace period: SIGTERM comes when the hook ends.
+    """
     documents = [doc for doc in yaml.safe_load_all(K8S_DEPLOYMENT.read_text(encoding="utf-8")) if doc]
     (deployment,) = [doc for doc in documents if doc.get("kind") == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
     (container,) = [c for c in pod["containers"] if c["name"] == "api"]
     env = {item["name"]: item.get("value") for item in container.get("env") or []}
     grace = float(env.get("DRAIN_GRACE_SECONDS", Settings().drain_grace_seconds))
-    return grace, float(pod.get("terminationGracePeriodSeconds", 30))  # 30: Kubernetes' default
+    pre_stop = ((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}
+    period = float(pod.get("terminationGracePeriodSeconds", 30))  # 30: Kubernetes' default
+    return grace, period - float(pre_stop.get("seconds", 0))
+
+
+def test_pods_keep_serving_while_the_load_balancer_deregisters_them():
+    """On Kubernetes the endpoint removal and the stop run at once (on ECS the target is deregistered first):
+    a preStop sleep keeps the pod answering until the ALB has stopped sending it requests."""
+    documents = [doc for doc in yaml.safe_load_all(K8S_DEPLOYMENT.read_text(encoding="utf-8")) if doc]
+    (deployment,) = [doc for doc in documents if doc.get("kind") == "Deployment"]
+    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "api"]
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] >= 5, container.get("lifecycle")
 
 
 def test_the_drain_grace_fits_both_deployments_stop_timeouts_and_they_agree():
