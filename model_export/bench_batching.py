@@ -65,7 +65,7 @@ def run_bench(count: int, rounds: int, threads: int = 1) -> list[dict[str, float
 
 
 def plot(rows: list[dict[str, float]], path: Path) -> None:
-    """Texts a second against batch size, both ways."""
+    """Texts a second against batch size, each way."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -218,15 +218,21 @@ def _copilot_stop() -> tuple[float, float]:
     return grace, float(stop)
 
 
+def _pod_and_container() -> tuple[dict, dict]:
+    """The Deployment's pod spec and its ``api`` container."""
+    documents = [doc for doc in yaml.safe_load_all(K8S_DEPLOYMENT.read_text(encoding="utf-8")) if doc]
+    (deployment,) = [doc for doc in documents if doc.get("kind") == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = [c for c in pod["containers"] if c["name"] == "api"]
+    return pod, container
+
+
 def _kubernetes_stop() -> tuple[float, float]:
     """The drain grace the pods run with, and what terminationGracePeriodSeconds leaves after the preStop sleep.
 
     Kubernetes counts the preStop hook against the grace period: SIGTERM comes when the hook ends.
     """
-    documents = [doc for doc in yaml.safe_load_all(K8S_DEPLOYMENT.read_text(encoding="utf-8")) if doc]
-    (deployment,) = [doc for doc in documents if doc.get("kind") == "Deployment"]
-    pod = deployment["spec"]["template"]["spec"]
-    (container,) = [c for c in pod["containers"] if c["name"] == "api"]
+    pod, container = _pod_and_container()
     env = {item["name"]: item.get("value") for item in container.get("env") or []}
     grace = float(env.get("DRAIN_GRACE_SECONDS", Settings().drain_grace_seconds))
     pre_stop = ((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}
@@ -237,9 +243,7 @@ def _kubernetes_stop() -> tuple[float, float]:
 def test_pods_keep_serving_while_the_load_balancer_deregisters_them():
     """On Kubernetes the endpoint removal and the stop run at once (on ECS the target is deregistered first):
     a preStop sleep keeps the pod answering until the ALB has stopped sending it requests."""
-    documents = [doc for doc in yaml.safe_load_all(K8S_DEPLOYMENT.read_text(encoding="utf-8")) if doc]
-    (deployment,) = [doc for doc in documents if doc.get("kind") == "Deployment"]
-    (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "api"]
+    _, container = _pod_and_container()
     assert container["lifecycle"]["preStop"]["sleep"]["seconds"] >= 5, container.get("lifecycle")
 
 
