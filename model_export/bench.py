@@ -48,7 +48,8 @@ def _time_single(predict: Callable[[list[str]], object], texts: list[str]) -> tu
     return float(np.percentile(timings, 50)), float(np.percentile(timings, 99))
 
 
-def _time_batches(predict: Callable[[list[str]], object], texts: list[str], batch_size: int = 32) -> float:
+def time_batches(predict: Callable[[list[str]], object], texts: list[str], batch_size: int = 32) -> float:
+    """Texts a second of one pass over ``texts`` in batches of ``batch_size``."""
     started = time.perf_counter()
     for start in range(0, len(texts), batch_size):
         predict(texts[start : start + batch_size])
@@ -148,7 +149,7 @@ def run_bench(threads: int, single_n: int, batch_n: int, data_tsv: Path = DEFAUL
         predict = make_predictor()
         predict(single_texts[:2])
         p50, p99 = _time_single(predict, single_texts)
-        rows.append(BenchRow(name, round(p50, 3), round(p99, 3), round(_time_batches(predict, batch_texts), 2)))
+        rows.append(BenchRow(name, round(p50, 3), round(p99, 3), round(time_batches(predict, batch_texts), 2)))
     return rows
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from inference.model import SentimentModel
 from inference.settings import BUNDLED_MODEL_DIR
+from model_export.bench import time_batches
 from model_export.data import DEFAULT_DEV_TSV, read_labeled_tsv
 
 RESULTS_DIR = Path("results/bench")
@@ -29,16 +29,9 @@ BATCH_SIZES = (1, 2, 4, 8, 16, 32)
 
 
 def texts_per_second(run: Callable[[list[str]], object], texts: list[str], batch_size: int, rounds: int) -> float:
-    """Best of ``rounds`` passes over ``texts`` in batches of ``batch_size``."""
-    batches = [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)]
-    run(batches[0])
-    best = 0.0
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for batch in batches:
-            run(batch)
-        best = max(best, len(texts) / (time.perf_counter() - started))
-    return best
+    """Best of ``rounds`` passes over ``texts`` in batches of ``batch_size``, after one warm-up batch."""
+    run(texts[:batch_size])
+    return max(time_batches(run, texts, batch_size) for _ in range(rounds))
 
 
 WAYS = ("one run per text", "serving path", "one padded run")
