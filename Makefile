@@ -111,7 +111,7 @@ model: $(VENV)/.all-installed
 bench: $(VENV)/.all-installed
 	$(PY) -m model_export bench
 
-# The bundled model's texts a second by batch size: one run per text, the serving path, one padded run (not a test).
+# The bundled model's texts a second by batch size: the serving path (one run per text), sorted runs of 16, one padded run (not a test).
 bench-batching: $(VENV)/.all-installed
 	$(PY) -m model_export.bench_batching
 

@@ -1,9 +1,10 @@
 """Batch concurrent requests into one model call, off the event loop.
 
 One worker thread owns the model. Requests queue up while it runs; it then takes everything queued
-(up to ``max_batch_size`` texts) as the next batch. At low load a request runs alone at once; under
-load, per-call overhead is shared by many texts. ``max_wait_ms`` optionally waits for more requests
-before a batch starts (0: never wait).
+(up to ``max_batch_size`` texts) as the next batch, and hands ``predict_batch`` the lot (which runs each text
+alone: ``SentimentModel.text_probabilities``). At low load a request runs at once; under load, the thread
+hand-offs and the calls into the model are shared by many texts. ``max_wait_ms`` optionally waits for more
+requests before a batch starts (0: never wait).
 
 The worker thread runs ``MODEL_THREAD_NICENESS`` steps below the event loop's priority: where the two share a
 CPU, what the loop answers without the model (a 429, ``/health``) does not wait behind a batch.

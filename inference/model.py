@@ -15,7 +15,6 @@ from tokenizers import Tokenizer
 from inference.manifest import ModelLoadError, verify_model_dir
 
 MAX_SEQUENCE_LENGTH = 512
-SUB_BATCH_SIZE = 16
 WARM_UP_TEXT = "A warm-up sentence."
 
 
@@ -137,17 +136,20 @@ class SentimentModel:
         """Classify one text."""
         return self.predict_batch([text])[0]
 
-    def sorted_probabilities(self, texts: list[str]) -> np.ndarray:
-        """``probabilities`` for any number of texts, in order; similar lengths run together (little padding)."""
-        order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
+    def text_probabilities(self, texts: list[str]) -> np.ndarray:
+        """``probabilities`` of each text in a run of its own, in order: what the service answers.
+
+        No row is padded, and a text's answer does not depend on the texts it arrives with (dynamic int8
+        quantization scales activations over a whole run, padding included). On one thread this is also the
+        fastest way to run a batch: ``make bench-batching`` and docs/model.md#batch-size-and-padding.
+        """
         result = np.empty((len(texts), len(self._labels)), dtype=np.float32)
-        for start in range(0, len(order), SUB_BATCH_SIZE):
-            chunk = order[start : start + SUB_BATCH_SIZE]
-            result[chunk] = self.probabilities([texts[index] for index in chunk])
+        for index, text in enumerate(texts):
+            result[index] = self.probabilities([text])[0]
         return result
 
     def predict_batch(self, texts: list[str]) -> list[Prediction]:
-        """Classify texts, in order."""
-        probabilities = self.sorted_probabilities(texts)
+        """Classify texts, in order, each in a run of its own (``text_probabilities``)."""
+        probabilities = self.text_probabilities(texts)
         best = probabilities.argmax(axis=1)
         return [Prediction(self._labels[b], float(row[b])) for row, b in zip(probabilities, best, strict=True)]

@@ -37,7 +37,7 @@ BINFMT_ENTRY = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
 MIN_AGREEMENT = 0.995
 MAX_ACCURACY_GAP = 0.005
 
-# Runs inside the image: the serving core's batching on the texts, probabilities as JSON on stdout.
+# Runs inside the image: the serving core's predictions (each text alone), probabilities as JSON on stdout.
 IN_IMAGE = """
 import json, sys
 from pathlib import Path
@@ -45,7 +45,7 @@ import onnxruntime
 from inference.model import SentimentModel
 model = SentimentModel.from_files(Path("/model"))
 texts = json.loads(Path("/io/texts.json").read_text())
-probabilities = model.sorted_probabilities(texts)
+probabilities = model.text_probabilities(texts)
 print(json.dumps({"onnxruntime": onnxruntime.__version__, "machine": __import__("platform").machine(),
                   "labels": list(model.info.labels), "probabilities": probabilities.tolist()}))
 """
@@ -100,7 +100,7 @@ def check_arm64(model_dir: Path, data_tsv: Path, image: str, cpu: str) -> dict[s
     labels = np.array(data.labels)
     local_model = SentimentModel.from_files(model_dir)
     positive = [label.upper() for label in local_model.info.labels].index("POSITIVE")
-    local = local_model.sorted_probabilities(data.texts)
+    local = local_model.text_probabilities(data.texts)
     started = time.monotonic()
     emulated = emulated_probabilities(model_dir, data.texts, image, cpu)
     took = time.monotonic() - started
