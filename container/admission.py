@@ -6,15 +6,16 @@ before it reaches the micro-batcher's queue or the model; a request that finds n
 admitted, so a batch larger than the bound still runs (alone). Under overload every admitted request
 waits behind at most the bound's worth of texts, so its queueing is about ``bound / throughput``.
 
-How the default (8) was chosen: in the shape it is deployed in (the Fargate task: one vCPU, one worker,
+How the default (12) was chosen: in the shape it is deployed in (the Fargate task: one vCPU, one worker,
 ``PIN_CPUS``), the knee on sentence-length texts and the admitted p99 at 4x that knee, measured with
 ``python -m loadtest capacity`` and ``python -m loadtest overload`` against the image run with each bound
-(2026-12-02, quiet build machine; docs/loadtest.md has every run): 3 texts: knee 71 to 100 RPS, admitted p99
-at 4x 25 to 33 ms; 6: knee 90 to 96, 54 to 65 ms; 8: knee 112 to 118, 64 to 103 ms; 16: knee 135, 200 ms.
-A bound too small refuses the bursts of a load the worker could serve within 100 ms (the knee counts a 429 as
-a failure), one too large lets the queue outgrow the budget; 8 is the largest that kept the admitted p99
-about inside 100 ms at 4x. Faster or slower CPUs move the figure: set ``MAX_INFLIGHT_TEXTS`` to about
-0.04 s x the texts a second one saturated worker answers.
+(docs/loadtest.md#choosing-the-bound has every run). A bound too small refuses the bursts of a load the worker
+could serve within 100 ms (the knee counts a 429 as a failure); one too large lets the queue outgrow the
+budget. With each text in a run of its own (2026-12-03): 8 gave a knee of 150 RPS, 12 a knee of 192 RPS and an
+admitted p99 at 4x of 64 to 84 ms, 16 an admitted p99 of 99.6 ms at 4x a lower knee (170 RPS); 12 is the
+largest that keeps it inside 100 ms with room to spare. The rule behind it: about 0.04 s x the texts a second
+one saturated worker answers (the admitted rate of ``overload`` at 2x, about 300 here); on another CPU, set
+``MAX_INFLIGHT_TEXTS`` by that rule.
 
 **Drain.** On SIGTERM (what ECS and Kubernetes send) the worker stops admitting: new prediction requests get
 503 ``{"error": "shutting_down", ...}`` with ``Connection: close``, so a client's retry opens a connection
