@@ -11,8 +11,8 @@ How the default (12) was chosen: in the shape it is deployed in (the Fargate tas
 ``python -m loadtest capacity`` and ``python -m loadtest overload`` against the image run with each bound
 (docs/loadtest.md#choosing-the-bound has every run). A bound too small refuses the bursts of a load the worker
 could serve within 100 ms (the knee counts a 429 as a failure); one too large lets the queue outgrow the
-budget. With each text in a run of its own (2026-12-03): 8 gave a knee of 150 RPS, 12 a knee of 192 RPS and an
-admitted p99 at 4x of 64 to 84 ms, 16 an admitted p99 of 99.6 ms at 4x a lower knee (170 RPS); 12 is the
+budget. With each text in a run of its own (2026-12-03): 8 gave a knee of 150 RPS; 12 a knee of 192 RPS and an
+admitted p99 at 4x that knee of 64 to 84 ms; 16 an admitted p99 of 99.6 ms already at 4x 170 RPS. 12 is the
 largest that keeps it inside 100 ms with room to spare. The rule behind it: about 0.04 s x the texts a second
 one saturated worker answers (the admitted rate of ``overload`` at 2x, about 300 here); on another CPU, set
 ``MAX_INFLIGHT_TEXTS`` by that rule.
