@@ -38,7 +38,7 @@ class PlatformCost:
 
     @property
     def total(self) -> float:
-        return sum(item.amount for item in self.items)
+        return sum(line.amount for line in self.items)
 
     @property
     def per_1k_requests(self) -> float | None:
