@@ -41,7 +41,7 @@ from costmodel.model.config import (
     ModelInputs,
     require,
 )
-from costmodel.model.items import LineItem, PlatformCost, discount_text, item, network_items, num, shared_items
+from costmodel.model.items import LineItem, PlatformCost, discount_text, every_platform_items, item, num
 from costmodel.pricing import Instance, Pricing
 from costmodel.traffic import SECONDS_PER_HOUR
 
@@ -79,6 +79,15 @@ def alb_items(daily: int, inputs: ModelInputs, pricing: Pricing) -> list[LineIte
             lcu_hours * lcu.rate,
         ),
     ]
+
+
+def behind_alb(daily: int, inputs: ModelInputs, pricing: Pricing, units: str) -> tuple[list[LineItem], list[str]]:
+    """The lines after a container platform's own (the ALB, then every platform's), and the note when there is
+    no ALB in front of its ``units``."""
+    items = [*alb_items(daily, inputs, pricing), *every_platform_items(daily, inputs, pricing)]
+    if inputs.load_balancer.enabled:
+        return items, []
+    return items, [f"No load balancer (--no-load-balancer): {units} are reached some other way."]
 
 
 def units_per_hour(peaks: list[float], capacity: float, minimum: int) -> list[int]:
@@ -145,12 +154,8 @@ def fargate_cost(daily: int, inputs: ModelInputs, pricing: Pricing) -> PlatformC
                 on_spot * cfg.task_memory_gb * mem.rate * (1 - spot_discount),
             )
         )
-    items.extend(alb_items(daily, inputs, pricing))
-    items.extend(network_items(daily, inputs, pricing))
-    items.extend(shared_items(inputs, pricing))
-    notes = []
-    if not inputs.load_balancer.enabled:
-        notes.append("No load balancer (--no-load-balancer): tasks are reached some other way.")
+    tail, notes = behind_alb(daily, inputs, pricing, "tasks")
+    items.extend(tail)
     derived = {
         "arch": arch,
         "monthly_requests": traffic.monthly_requests(daily),
@@ -268,12 +273,8 @@ def _eks_cost_on(inst: Instance, daily: int, inputs: ModelInputs, pricing: Prici
             node_hours / hours * cfg.node_volume_gb * gp3.rate,
         )
     )
-    items.extend(alb_items(daily, inputs, pricing))
-    items.extend(network_items(daily, inputs, pricing))
-    items.extend(shared_items(inputs, pricing))
-    notes = []
-    if not inputs.load_balancer.enabled:
-        notes.append("No load balancer (--no-load-balancer): pods are reached some other way.")
+    tail, notes = behind_alb(daily, inputs, pricing, "pods")
+    items.extend(tail)
     derived = {
         "arch": inputs.arch,
         "monthly_requests": traffic.monthly_requests(daily),

@@ -126,3 +126,8 @@ def shared_items(inputs: ModelInputs, pricing: Pricing) -> list[LineItem]:
                 item(f"Shared stack: {label}", formula, f"{num(quantity)} × {price.show()}", quantity * price.rate)
             )
     return items
+
+
+def every_platform_items(daily: int, inputs: ModelInputs, pricing: Pricing) -> list[LineItem]:
+    """The lines every platform's bill ends with: the shared network, then the shared stack."""
+    return [*network_items(daily, inputs, pricing), *shared_items(inputs, pricing)]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 from costmodel.model.config import LAMBDA_DEFAULT_CONCURRENCY_QUOTA, ModelInputs
-from costmodel.model.items import LineItem, PlatformCost, discount_text, item, network_items, num, shared_items
+from costmodel.model.items import LineItem, PlatformCost, discount_text, every_platform_items, item, num
 from costmodel.pricing import Pricing
 from costmodel.traffic import SECONDS_PER_HOUR
 
@@ -170,8 +170,7 @@ def lambda_cost(daily: int, inputs: ModelInputs, pricing: Pricing) -> PlatformCo
             f"Provisioned concurrency {pc} is below the peak concurrency {peak_concurrency:.2f}: "
             "requests above it run on demand and can cold-start."
         )
-    items.extend(network_items(daily, inputs, pricing))
-    items.extend(shared_items(inputs, pricing))
+    items.extend(every_platform_items(daily, inputs, pricing))
     derived = {
         "arch": arch,
         "monthly_requests": monthly,
