@@ -29,7 +29,6 @@ from costmodel.model.config import (
     require,
 )
 from costmodel.model.containers import (
-    alb_items,
     eks_candidates,
     eks_cost,
     fargate_cost,
@@ -37,7 +36,7 @@ from costmodel.model.containers import (
     node_allocatable,
     pods_per_node,
 )
-from costmodel.model.items import LineItem, PlatformCost, network_items, num, shared_items, usd
+from costmodel.model.items import PlatformCost
 from costmodel.model.lambda_ import lambda_cost
 from costmodel.pricing import Pricing
 
@@ -49,27 +48,21 @@ __all__ = [
     "EksConfig",
     "FargateConfig",
     "LambdaConfig",
-    "LineItem",
     "LoadBalancerConfig",
     "ModelError",
     "ModelInputs",
     "NetworkConfig",
     "PlatformCost",
     "SharedStackConfig",
-    "alb_items",
     "all_costs",
     "cheapest",
     "eks_cost",
     "fargate_cost",
     "kube_reserved_vcpu",
     "lambda_cost",
-    "network_items",
     "node_allocatable",
-    "num",
     "platform_cost",
     "pods_per_node",
-    "shared_items",
-    "usd",
     "validate",
 ]
 

@@ -5,7 +5,7 @@ GB-s price for cold starts; provisioned concurrency × GB × seconds × its pric
 accepted × its first-tier price. Fargate: billed task-seconds (from the image pull, one-minute minimum)
 × (vCPU × vCPU price + GB × GB price) / 3600. EKS: control plane seconds, node-seconds × instance price
 / 3600, root volumes pro rata of the month. Fargate and EKS add the ALB: its hours, public IPv4
-addresses and LCU-hours of the period's requests, as `costmodel.model.alb_items` counts them.
+addresses and LCU-hours of the period's requests, as `costmodel.model.containers.alb_items` counts them.
 """
 
 from __future__ import annotations
