@@ -75,7 +75,12 @@ class BatchingService:
 
     def __init__(self, settings: Settings) -> None:
         self.sync = SentimentService(load_model(settings))
-        self.batcher = MicroBatcher(self.sync.model, settings.micro_batch_max_size, settings.micro_batch_wait_ms)
+        self.batcher = MicroBatcher(
+            self.sync.model,
+            settings.micro_batch_max_size,
+            settings.micro_batch_wait_ms,
+            on_run=metrics.record_model_run,
+        )
         self.admission = Admission(settings.max_inflight_texts)
         metrics.MODEL_LOAD_SECONDS.set(self.sync.model.info.load_seconds)
 

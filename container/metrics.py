@@ -1,5 +1,5 @@
-"""Prometheus metrics: requests by route and status, latency, predictions by label, model load time, and
-admission control (requests shed, texts in flight).
+"""Prometheus metrics: requests by route and status, latency, predictions by label, model load time, the model
+thread's CPU time, and admission control (requests shed, texts in flight).
 
 With several worker processes, metrics go through prometheus_client's multiprocess mode
 (``PROMETHEUS_MULTIPROC_DIR``, set by ``python -m container``), so one scrape sees every worker.
@@ -22,6 +22,10 @@ LATENCY = Histogram(
 )
 PREDICTIONS = Counter("predictions_total", "Predictions by label", ["sentiment"])
 MODEL_LOAD_SECONDS = Gauge("model_load_seconds", "Seconds taken to verify and load the model", multiprocess_mode="max")
+MODEL_TEXTS = Counter("model_texts_total", "Texts the model thread has run")
+MODEL_CPU_SECONDS = Counter(
+    "model_cpu_seconds_total", "CPU seconds the model thread has spent running texts (tokenizer and ONNX Runtime)"
+)
 SHED = Counter(
     "requests_shed_total",
     "Prediction requests refused before the model: overloaded (429) or shutting_down (503)",
@@ -30,6 +34,12 @@ SHED = Counter(
 INFLIGHT_TEXTS = Gauge(
     "inflight_texts", "Texts admitted and not yet answered (summed over live workers)", multiprocess_mode="livesum"
 )
+
+
+def record_model_run(texts: int, cpu_seconds: float) -> None:
+    """Count one batch the model thread ran (``MicroBatcher``'s ``on_run``)."""
+    MODEL_TEXTS.inc(texts)
+    MODEL_CPU_SECONDS.inc(cpu_seconds)
 
 
 def render() -> tuple[bytes, str]:

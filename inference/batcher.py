@@ -7,7 +7,8 @@ hand-offs and the calls into the model are shared by many texts. ``max_wait_ms``
 requests before a batch starts (0: never wait).
 
 The worker thread runs ``MODEL_THREAD_NICENESS`` steps below the event loop's priority: where the two share a
-CPU, what the loop answers without the model (a 429, ``/health``) does not wait behind a batch.
+CPU, what the loop answers without the model (a 429, ``/health``) does not wait behind a batch. ``on_run``, if
+given, is called in that thread after each batch with its number of texts and the thread's CPU seconds on it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from inference.model import Prediction, SentimentModel
@@ -44,8 +46,15 @@ class _Job:
 class MicroBatcher:
     """Runs ``model.predict_batch`` on batches gathered from concurrent callers."""
 
-    def __init__(self, model: SentimentModel, max_batch_size: int = 32, max_wait_ms: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: SentimentModel,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 0.0,
+        on_run: Callable[[int, float], None] | None = None,
+    ) -> None:
         self.model = model
+        self.on_run = on_run
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000
         self._jobs: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
@@ -88,12 +97,15 @@ class MicroBatcher:
                 return
             jobs, stopping = self._gather(first)  # type: ignore[arg-type]
             texts = [text for job in jobs for text in job.texts]
+            started = time.thread_time()
             try:
                 predictions = self.model.predict_batch(texts)
             except Exception as error:  # hand the failure to every waiting caller
                 for job in jobs:
                     job.loop.call_soon_threadsafe(_set_exception, job.future, error)
                 continue
+            if self.on_run is not None:
+                self.on_run(len(texts), time.thread_time() - started)
             offset = 0
             for job in jobs:
                 part = predictions[offset : offset + len(job.texts)]

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from container.app import create_app
 from inference.model import Prediction
@@ -166,6 +167,24 @@ def test_metrics_count_requests_predictions_and_load_time(client):
     assert 'predictions_total{sentiment="POSITIVE"}' in text
     load_line = next(line for line in text.splitlines() if line.startswith("model_load_seconds"))
     assert float(load_line.split()[-1]) > 0
+
+
+def _model_counters(client) -> tuple[float, float]:
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for sample in family.samples
+    }
+    return samples["model_texts_total"], samples["model_cpu_seconds_total"]
+
+
+def test_metrics_count_the_texts_the_model_ran_and_its_cpu_time(client):
+    texts_before, cpu_before = _model_counters(client)
+    client.post("/predict/batch", json={"texts": [POSITIVE, NEGATIVE, POSITIVE]})
+    client.post("/predict", json={"text": ""})  # refused by the schema: never reaches the model
+    texts_after, cpu_after = _model_counters(client)
+    assert texts_after - texts_before == 3
+    assert cpu_after > cpu_before
 
 
 def test_openapi_docs_are_served(client):
