@@ -292,6 +292,7 @@ def _print_summary(summary: dict) -> None:
 
 def _capacity(args: argparse.Namespace) -> int:
     from loadtest.capacity import CapacityConfig, probe
+    from loadtest.cpu_split import describe as describe_split
 
     if args.refine < 0:
         raise ValueError("--refine must not be negative")
@@ -332,6 +333,9 @@ def _capacity(args: argparse.Namespace) -> int:
             f"{limit['batch_size']} ({limit['image']}); knee / model alone = "
             + ("–" if share is None else f"{100 * share:.1f} %")
         )
+        split = summary["capacity"].get("knee_split")
+        if split:
+            print(describe_split(split))
     print(f"wrote {args.out / 'summary.json'}")
     return 0
 

@@ -9,7 +9,7 @@ A step passes when it had no failures (connection errors, timeouts, non-2xx, ans
 label), achieved at least 95 % of the offered rate, and its p99 latency plus the p99 of how late requests
 left against their schedule stays within the budget. Steps grow by ``--growth`` until one fails, then
 bisect ``--refine`` times between the last pass and the first failure. The knee is the highest achieved
-RPS of a passing step.
+RPS of a passing step. Each step also records the server's CPU and the model thread's (``loadtest.cpu_split``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from loadtest import cpu_split
 from loadtest.runner import cold_starts, lambda_block
 from loadtest.summary import machine_block, write_summary
 from loadtest.targets import REPO_ROOT, LocalOptions, Target, running_target, stop_process
@@ -336,7 +337,9 @@ def probe(config: CapacityConfig, console=None) -> dict[str, Any]:
         def run_step(rate: float) -> dict[str, Any]:
             time.sleep(config.cool_down_s)
             with console.status(f"offering {rate:.1f} RPS for {seconds} s"):
+                before = cpu_split.read(target)
                 step = run_wrk_step(binary, target.url, bodies, rate, seconds, config.budget_ms)
+                step.update(cpu_split.step_figures(before, cpu_split.read(target), step["requests"]))
             verdict = "[green]pass[/]" if step["passed"] else "[red]fail[/]"
             console.print(
                 f"  offered {rate:7.1f}  got {step['achieved_rps']:7.1f}  p99 {step['p99_ms']:7.1f} ms  "
@@ -354,5 +357,6 @@ def probe(config: CapacityConfig, console=None) -> dict[str, Any]:
         summary["capacity"]["model_limit"] = limit
         share = knee_rps / limit["texts_per_s"] if knee_rps else None
         summary["capacity"]["knee_share_of_model_limit"] = None if share is None else round(share, 4)
+        summary["capacity"]["knee_split"] = cpu_split.knee_split(knee(steps), limit["texts_per_s"])
     write_summary(config.out_dir, summary)
     return summary

@@ -196,6 +196,10 @@ def test_capacity_probe_against_local_container(tiny_model, tmp_path):
     assert all(step["passed"] and step["failures"] == 0 for step in steps)
     assert summary["capacity"]["knee_rps"] == max(step["achieved_rps"] for step in steps)
     assert summary["capacity"]["p99_budget_ms"] == 100
+    for step in steps:  # the server's CPU and the model thread's, read around each step
+        assert step["server_cpu_ms_per_request"] > 0 and step["cpu_busy"] > 0
+        assert step["requests"] <= step["model_texts"] <= step["requests"] + step["connections"]
+        assert 0 < step["model_cpu_s"] < step["server_cpu_s"]
     assert summary["load_generator"]["tool"].startswith("wrk")
 
 

@@ -1,0 +1,42 @@
+"""The capacity step's CPU figures and the split of knee / model alone into its three factors."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from container.app import create_app
+from inference.settings import Settings
+from loadtest.cpu_split import Reading, knee_split, parse_model_counters, step_figures
+
+
+def test_the_three_factors_multiply_to_knee_over_model_alone():
+    # 10 s at 200 RPS, 8 CPU seconds in the server, 6 of them in the model thread; the model alone does 300/s.
+    step = {"achieved_rps": 200.0, "requests": 2000}
+    step |= step_figures(Reading(0.0, 1.0, 50.0, 0.5), Reading(10.0, 9.0, 2050.0, 6.5), 2000)
+    assert step["server_cpu_ms_per_request"] == 4.0 and step["cpu_busy"] == 0.8
+    assert step["model_texts"] == 2000 and step["model_cpu_ms_per_text"] == 3.0
+    split = knee_split(step, 300.0)
+    assert split["cpu_busy"] == 0.8
+    assert split["model_speed"] == pytest.approx((1000 / 300) / 3.0, abs=1e-4)
+    assert split["model_share"] == 0.75
+    assert split["product"] == pytest.approx(step["achieved_rps"] / 300.0, abs=1e-3)
+
+
+def test_no_split_without_the_servers_or_the_models_counters():
+    no_cpu = step_figures(Reading(0.0, None, 0.0, 0.0), Reading(10.0, None, 100.0, 0.3), 100)
+    assert "cpu_busy" not in no_cpu and no_cpu["model_texts"] == 100
+    assert knee_split(no_cpu, 300.0) is None
+    no_model = step_figures(Reading(0.0, 1.0, None, None), Reading(10.0, 2.0, None, None), 100)
+    assert "model_texts" not in no_model and no_model["cpu_busy"] == 0.1
+    assert knee_split(no_model, 300.0) is None
+    assert knee_split(None, 300.0) is None
+
+
+def test_the_model_counters_are_read_from_the_services_own_metrics(bundled_model_dir):
+    with TestClient(create_app(Settings(model_dir=bundled_model_dir))) as client:
+        texts_before, _ = parse_model_counters(client.get("/metrics").text)
+        client.post("/predict/batch", json={"texts": ["Loved it.", "Hated it."]})
+        texts_after, cpu_after = parse_model_counters(client.get("/metrics").text)
+    assert texts_after - texts_before == 2 and cpu_after > 0
+    assert parse_model_counters("# nothing here\n") is None
