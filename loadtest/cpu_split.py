@@ -23,7 +23,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtest.targets import Target
+from loadtest.targets import SERVICE_TARGETS, Target
 
 MODEL_TEXTS = "model_texts_total"
 MODEL_CPU_SECONDS = "model_cpu_seconds_total"
@@ -61,8 +61,9 @@ def parse_model_counters(text: str) -> tuple[float, float] | None:
 
 
 def read(target: Target) -> Reading:
-    """The target's server CPU and model counters now."""
-    counters = model_counters(target.url)
+    """The target's server CPU and model counters now (the counters only from the FastAPI service's targets: a
+    Lambda front would hand ``/metrics`` to the function as one more invocation)."""
+    counters = model_counters(target.url) if target.name in SERVICE_TARGETS else None
     return Reading(
         time.monotonic(),
         target.server_cpu_seconds(),

@@ -37,7 +37,6 @@ from loadtest.shapes import Shape, ShapeError, docker_run_flags, eks_shape, farg
 from loadtest.targets import STARTUP_TIMEOUT_S, LocalOptions, Target, TargetError, free_port, start_lambda
 
 IMAGES_SCRIPT = REPO_ROOT / "scripts" / "images.sh"
-IMAGE_TARGETS = ("image-container", "image-lambda")
 CONTAINER_SHAPES = {"fargate": fargate_shape, "eks": eks_shape}
 HARDENING = ("--read-only", "--tmpfs", "/tmp")
 BAKED_MODEL_MANIFEST = "/opt/ml/model/manifest.json"

@@ -35,6 +35,7 @@ __all__ = ["SAM_TEMPLATE", "template_function", "template_memory_mb"]  # read by
 LOCAL_TARGETS = ("local-container", "local-lambda", "baseline")
 IMAGE_TARGETS = ("image-container", "image-lambda")
 LAMBDA_TARGETS = ("local-lambda", "image-lambda")
+SERVICE_TARGETS = ("local-container", "image-container")  # the FastAPI service, with its /metrics
 DOCKERFILE = REPO_ROOT / "container" / "Dockerfile"
 BASELINE_CHECKPOINT = REPO_ROOT / "build" / "distilbert-base-random"
 BASELINE_CHECKPOINT_COMMAND = (

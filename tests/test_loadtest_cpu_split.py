@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from container.app import create_app
 from inference.settings import Settings
 from loadtest.cpu_split import Reading, knee_split, parse_model_counters, step_figures
+from loadtest.targets import Target
 
 
 def test_the_three_factors_multiply_to_knee_over_model_alone():
@@ -40,3 +41,15 @@ def test_the_model_counters_are_read_from_the_services_own_metrics(bundled_model
         texts_after, cpu_after = parse_model_counters(client.get("/metrics").text)
     assert texts_after - texts_before == 2 and cpu_after > 0
     assert parse_model_counters("# nothing here\n") is None
+
+
+def test_a_lambda_front_is_never_asked_for_metrics(monkeypatch):
+    from loadtest import cpu_split
+
+    asked: list[str] = []
+    monkeypatch.setattr(cpu_split, "model_counters", lambda url: asked.append(url) or (1.0, 0.1))
+    lambda_target = Target("local-lambda", "http://127.0.0.1:9", cpu_reader=lambda: 2.0)
+    reading = cpu_split.read(lambda_target)
+    assert asked == [] and reading.model_texts is None and reading.server_cpu_s == 2.0
+    assert cpu_split.read(Target("image-container", "http://127.0.0.1:9", cpu_reader=lambda: 2.0)).model_texts == 1.0
+    assert asked == ["http://127.0.0.1:9"]
