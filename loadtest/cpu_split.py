@@ -1,9 +1,9 @@
-"""Where a capacity step's server CPU goes, and so why the knee is the share of the model alone that it is.
+"""Where a load step's server CPU goes, and so why the knee is the share of the model alone that it is.
 
-Each step reads the server's CPU seconds (the container's cgroup, or the server processes) and the service's
-``model_texts_total`` and ``model_cpu_seconds_total`` (``/metrics``: the model thread's own CPU time) before and
-after. At the knee, with the model alone timed in the same run (``--model-limit``), the ratio splits into three
-measured factors whose product it is (one text a request)::
+Each step of ``capacity`` and ``overload`` reads the server's CPU seconds (the container's cgroup, or the server
+processes) and the service's ``model_texts_total`` and ``model_cpu_seconds_total`` (``/metrics``: the model
+thread's own CPU time) before and after. At the knee, with the model alone timed in the same run
+(``--model-limit``), the ratio splits into three measured factors whose product it is (one text a request)::
 
     knee / model alone = CPU busy            (server CPU seconds a second)
                        × model speed         (model alone's ms a text / the model thread's ms a text in the server)
@@ -35,8 +35,7 @@ class Reading:
 
     at: float
     server_cpu_s: float | None
-    model_texts: float | None
-    model_cpu_s: float | None
+    model: tuple[float, float] | None  # (model_texts_total, model_cpu_seconds_total)
 
 
 def model_counters(url: str) -> tuple[float, float] | None:
@@ -64,26 +63,22 @@ def read(target: Target) -> Reading:
     """The target's server CPU and model counters now (the counters only from the FastAPI service's targets: a
     Lambda front would hand ``/metrics`` to the function as one more invocation)."""
     counters = model_counters(target.url) if target.name in SERVICE_TARGETS else None
-    return Reading(
-        time.monotonic(),
-        target.server_cpu_seconds(),
-        counters[0] if counters else None,
-        counters[1] if counters else None,
-    )
+    return Reading(time.monotonic(), target.server_cpu_seconds(), counters)
 
 
 def step_figures(before: Reading, after: Reading, requests: int) -> dict[str, Any]:
     """A step's CPU figures between two readings: server CPU per request, CPU busy, the model thread's share."""
     wall = after.at - before.at
     figures: dict[str, Any] = {}
-    if before.server_cpu_s is not None and after.server_cpu_s is not None and wall > 0 and requests > 0:
+    if before.server_cpu_s is not None and after.server_cpu_s is not None and wall > 0:
         server_cpu = after.server_cpu_s - before.server_cpu_s
         figures["server_cpu_s"] = round(server_cpu, 4)
-        figures["server_cpu_ms_per_request"] = round(1000 * server_cpu / requests, 4)
         figures["cpu_busy"] = round(server_cpu / wall, 4)
-    if None not in (before.model_texts, after.model_texts, before.model_cpu_s, after.model_cpu_s):
-        texts = after.model_texts - before.model_texts  # type: ignore[operator]
-        model_cpu = after.model_cpu_s - before.model_cpu_s  # type: ignore[operator]
+        if requests > 0:
+            figures["server_cpu_ms_per_request"] = round(1000 * server_cpu / requests, 4)
+    if before.model is not None and after.model is not None:
+        texts = after.model[0] - before.model[0]
+        model_cpu = after.model[1] - before.model[1]
         if texts > 0:
             figures["model_texts"] = int(texts)
             figures["model_cpu_s"] = round(model_cpu, 4)
@@ -95,7 +90,7 @@ def knee_split(knee_step: dict[str, Any] | None, texts_per_s_alone: float) -> di
     """The three factors of knee / model alone at the knee step, or ``None`` where a figure is missing."""
     if not knee_step or not texts_per_s_alone:
         return None
-    needed = ("server_cpu_s", "cpu_busy", "model_cpu_s", "model_cpu_ms_per_text")
+    needed = ("server_cpu_s", "cpu_busy", "server_cpu_ms_per_request", "model_cpu_s", "model_cpu_ms_per_text")
     if any(not knee_step.get(key) for key in needed):
         return None
     alone_ms = 1000 / texts_per_s_alone

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest import cpu_split
 from loadtest.capacity import write_bodies, wrk_binary, wrk_version
 from loadtest.openloop import figures, probe_knee, run_records, server_rss_bytes
 from loadtest.summary import machine_block
@@ -90,15 +91,13 @@ def run_overload(config: OverloadConfig, console=None) -> dict[str, Any]:
             time.sleep(config.cool_down_s)
             rss_before = server_rss_bytes(target)
             load_before = os.getloadavg()[0]
-            cpu_before, wall_before = target.server_cpu_seconds(), time.monotonic()
+            before = cpu_split.read(target)
             with console.status(f"offering {factor:g}x the knee: {rate:.1f} RPS for {config.step_s} s"):
                 run = run_records(binary, target.url, bodies, rate, config.step_s, records)
-            cpu_after, wall = target.server_cpu_seconds(), time.monotonic() - wall_before
             step = {"factor": factor, **figures(run)}
+            step.update(cpu_split.step_figures(before, cpu_split.read(target), step["answers"]))
             # CPU the server's processes got (100 % = one core): low under load means other processes took it.
-            step["server_cpu_percent"] = (
-                round(100 * (cpu_after - cpu_before) / wall, 1) if cpu_before is not None and cpu_after else None
-            )
+            step["server_cpu_percent"] = round(100 * step["cpu_busy"], 1) if "cpu_busy" in step else None
             step["server_rss_before_mb"] = _mb(rss_before)
             step["server_rss_after_mb"] = _mb(server_rss_bytes(target))
             step["load_average_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]

@@ -14,7 +14,7 @@ from loadtest.targets import Target
 def test_the_three_factors_multiply_to_knee_over_model_alone():
     # 10 s at 200 RPS, 8 CPU seconds in the server, 6 of them in the model thread; the model alone does 300/s.
     step = {"achieved_rps": 200.0, "requests": 2000}
-    step |= step_figures(Reading(0.0, 1.0, 50.0, 0.5), Reading(10.0, 9.0, 2050.0, 6.5), 2000)
+    step |= step_figures(Reading(0.0, 1.0, (50.0, 0.5)), Reading(10.0, 9.0, (2050.0, 6.5)), 2000)
     assert step["server_cpu_ms_per_request"] == 4.0 and step["cpu_busy"] == 0.8
     assert step["model_texts"] == 2000 and step["model_cpu_ms_per_text"] == 3.0
     split = knee_split(step, 300.0)
@@ -25,10 +25,10 @@ def test_the_three_factors_multiply_to_knee_over_model_alone():
 
 
 def test_no_split_without_the_servers_or_the_models_counters():
-    no_cpu = step_figures(Reading(0.0, None, 0.0, 0.0), Reading(10.0, None, 100.0, 0.3), 100)
+    no_cpu = step_figures(Reading(0.0, None, (0.0, 0.0)), Reading(10.0, None, (100.0, 0.3)), 100)
     assert "cpu_busy" not in no_cpu and no_cpu["model_texts"] == 100
     assert knee_split(no_cpu, 300.0) is None
-    no_model = step_figures(Reading(0.0, 1.0, None, None), Reading(10.0, 2.0, None, None), 100)
+    no_model = step_figures(Reading(0.0, 1.0, None), Reading(10.0, 2.0, None), 100)
     assert "model_texts" not in no_model and no_model["cpu_busy"] == 0.1
     assert knee_split(no_model, 300.0) is None
     assert knee_split(None, 300.0) is None
@@ -50,6 +50,6 @@ def test_a_lambda_front_is_never_asked_for_metrics(monkeypatch):
     monkeypatch.setattr(cpu_split, "model_counters", lambda url: asked.append(url) or (1.0, 0.1))
     lambda_target = Target("local-lambda", "http://127.0.0.1:9", cpu_reader=lambda: 2.0)
     reading = cpu_split.read(lambda_target)
-    assert asked == [] and reading.model_texts is None and reading.server_cpu_s == 2.0
-    assert cpu_split.read(Target("image-container", "http://127.0.0.1:9", cpu_reader=lambda: 2.0)).model_texts == 1.0
+    assert asked == [] and reading.model is None and reading.server_cpu_s == 2.0
+    assert cpu_split.read(Target("image-container", "http://127.0.0.1:9", cpu_reader=lambda: 2.0)).model == (1.0, 0.1)
     assert asked == ["http://127.0.0.1:9"]

@@ -297,6 +297,7 @@ def test_overload_and_soak_commands_run_against_local_container(tiny_model_dir, 
             step["other_failures"] - sum(step["socket_errors"][key] for key in ("connect", "read", "write", "timeout"))
         )
         assert step["server_rss_before_mb"] > 0 and step["server_rss_after_mb"] > 0
+        assert step["server_cpu_percent"] > 0 and step["model_cpu_ms_per_text"] > 0
     assert (overload_out / "overload.png").stat().st_size > 0
     argv = ["soak", *common, "--out", str(soak_out), "--duration", "6s", "--segment", "3s", "--warm-up", "2s"]
     assert main(argv) == 0
