@@ -5,7 +5,16 @@
 - Lambda environment: ``MemorySize`` of ``template.yaml``, with the CPU share Lambda gives it
   (one vCPU per 1,769 MB).
 
-``docker_run_flags`` turns a shape into ``docker run`` limits, so an image runs as it is deployed.
+Each shape also says which health check the platform runs *inside* the container, if any: Copilot's
+``image.healthcheck.command``, a Kubernetes ``exec`` probe. The load balancer's checks and ``httpGet`` probes come
+from outside and run nothing there. Neither ECS nor Kubernetes runs the image's own ``HEALTHCHECK`` (that is
+Docker's).
+
+``docker_run_flags`` turns a shape into ``docker run`` limits, so an image runs as it is deployed: with the
+platform's in-container check or none. Docker's ``HEALTHCHECK`` would otherwise start a Python process every
+15 s in the container's cgroup, on a CPU the pinned server leaves free, and that process's CPU is charged to the
+same quota: the server is throttled for tens of ms while it runs (``nr_throttled`` in the cgroup's
+``cpu.stat``), a stall no deployed task sees.
 """
 
 from __future__ import annotations
@@ -33,19 +42,31 @@ MEMORY_UNITS_MIB = {
 }
 
 
+DEFAULT_HEALTH_INTERVAL_S = 10.0  # Copilot's image.healthcheck.interval and a probe's periodSeconds, when unset
+
+
 class ShapeError(ValueError):
     """A deployment file does not give the shape; the message names the file and what is missing."""
 
 
 @dataclass(frozen=True)
+class HealthCommand:
+    """A health check the platform runs inside the container: a shell command line, every ``interval_s``."""
+
+    command: str
+    interval_s: float = DEFAULT_HEALTH_INTERVAL_S
+
+
+@dataclass(frozen=True)
 class Shape:
-    """What one unit of a platform gets: CPUs, memory, environment, and the file that says so."""
+    """What one unit of a platform gets: CPUs, memory, environment, in-container health check, and its file."""
 
     name: str
     cpus: float
     memory_mb: int
     source: str
     environment: dict[str, str] = field(default_factory=dict)
+    health_command: HealthCommand | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The shape as a summary records it."""
@@ -54,6 +75,7 @@ class Shape:
             "cpus": self.cpus,
             "memory_mb": self.memory_mb,
             "environment": self.environment,
+            "health_command": None if self.health_command is None else self.health_command.command,
             "source": self.source,
         }
 
@@ -85,13 +107,46 @@ def kubernetes_memory_mb(quantity: str | int) -> int:
     return round(number * MEMORY_UNITS_MIB[unit]) if unit else round(number / 2**20)
 
 
+def _command_line(command: list[str]) -> str:
+    """A shell command line for an ECS ``CMD``/``CMD-SHELL`` array or a Kubernetes ``exec`` command."""
+    import shlex
+
+    if command and command[0] == "CMD-SHELL":
+        return " ".join(command[1:])
+    return shlex.join(command[1:] if command and command[0] == "CMD" else command)
+
+
+def copilot_health_command(image: dict[str, Any]) -> HealthCommand | None:
+    """The container health check of a Copilot ``image`` block (``image.healthcheck.command``), if any."""
+    check = image.get("healthcheck") if isinstance(image, dict) else None
+    if not isinstance(check, dict) or not check.get("command"):
+        return None
+    from loadtest.runner import parse_duration
+
+    interval = parse_duration(str(check.get("interval", DEFAULT_HEALTH_INTERVAL_S)))
+    return HealthCommand(_command_line([str(part) for part in check["command"]]), interval)
+
+
+def kubernetes_health_command(container: dict[str, Any]) -> HealthCommand | None:
+    """The first ``exec`` probe of a Kubernetes container (startup, liveness, readiness), if any."""
+    for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
+        probe = container.get(kind) or {}
+        command = (probe.get("exec") or {}).get("command")
+        if command:
+            interval = float(probe.get("periodSeconds", DEFAULT_HEALTH_INTERVAL_S))
+            return HealthCommand(_command_line([str(part) for part in command]), interval)
+    return None
+
+
 def fargate_shape(path: Path = COPILOT_MANIFEST) -> Shape:
-    """The Copilot service's task: ``cpu``/1024 vCPUs, ``memory`` MiB, its ``variables``."""
+    """The Copilot service's task: ``cpu``/1024 vCPUs, ``memory`` MiB, its ``variables`` and container check."""
     manifest = _load(path)
     if not isinstance(manifest, dict) or "cpu" not in manifest or "memory" not in manifest:
         raise ShapeError(f"{path}: no top-level cpu and memory")
     variables = {str(name): str(value) for name, value in (manifest.get("variables") or {}).items()}
-    return Shape("fargate", int(manifest["cpu"]) / 1024, int(manifest["memory"]), _relative(path), variables)
+    health = copilot_health_command(manifest.get("image") or {})
+    cpus, memory = int(manifest["cpu"]) / 1024, int(manifest["memory"])
+    return Shape("fargate", cpus, memory, _relative(path), variables, health)
 
 
 def eks_shape(path: Path = EKS_DEPLOYMENT, container: str = CONTAINER_NAME) -> Shape:
@@ -111,7 +166,7 @@ def eks_shape(path: Path = EKS_DEPLOYMENT, container: str = CONTAINER_NAME) -> S
                 raise ShapeError(f"{path}: container {container!r} has no cpu and memory limits")
             env = {item["name"]: str(item["value"]) for item in spec.get("env") or [] if "value" in item}
             cpus, memory = kubernetes_cpus(limits["cpu"]), kubernetes_memory_mb(limits["memory"])
-            return Shape("eks", cpus, memory, _relative(path), env)
+            return Shape("eks", cpus, memory, _relative(path), env, kubernetes_health_command(spec))
     raise ShapeError(f"{path}: no Deployment with a container named {container!r}")
 
 
@@ -190,8 +245,17 @@ def lambda_shape(path: Path = SAM_TEMPLATE) -> Shape:
 
 
 def docker_run_flags(shape: Shape) -> list[str]:
-    """``docker run`` flags that give a container the shape's CPUs, memory and environment."""
+    """``docker run`` flags that give a container the shape's CPUs, memory, environment and health check.
+
+    The platform's in-container check replaces the image's ``HEALTHCHECK``; with none, none runs
+    (``--no-healthcheck``), as on the platform.
+    """
     flags = ["--cpus", f"{shape.cpus:g}", "--memory", f"{shape.memory_mb}m"]
+    if shape.health_command is None:
+        flags.append("--no-healthcheck")
+    else:
+        check = shape.health_command
+        flags += ["--health-cmd", check.command, "--health-interval", f"{check.interval_s:g}s"]
     for name, value in shape.environment.items():
         flags += ["-e", f"{name}={value}"]
     return flags

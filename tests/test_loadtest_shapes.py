@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 
 from loadtest.shapes import (
+    HealthCommand,
     Shape,
     ShapeError,
+    copilot_health_command,
     docker_run_flags,
     eks_shape,
     fargate_shape,
     kubernetes_cpus,
+    kubernetes_health_command,
     kubernetes_memory_mb,
     lambda_shape,
 )
@@ -39,9 +42,38 @@ def test_lambda_shape_gets_the_cpu_share_of_its_memory():
 
 def test_docker_flags_carry_the_shape():
     flags = docker_run_flags(fargate_shape())
-    assert flags == ["--cpus", "1", "--memory", "2048m", "-e", "PIN_CPUS=true"]
+    # The manifest gives no image.healthcheck: ECS runs no command in the task, so Docker runs none either.
+    assert flags == ["--cpus", "1", "--memory", "2048m", "--no-healthcheck", "-e", "PIN_CPUS=true"]
     staged = docker_run_flags(Shape("fargate", 0.5, 1024, "copilot/api/manifest.yml", {"LOG_LEVEL": "DEBUG"}))
-    assert staged == ["--cpus", "0.5", "--memory", "1024m", "-e", "LOG_LEVEL=DEBUG"]
+    assert staged == ["--cpus", "0.5", "--memory", "1024m", "--no-healthcheck", "-e", "LOG_LEVEL=DEBUG"]
+
+
+def test_the_deployment_files_run_no_health_command_in_the_container():
+    """The ALB's check and the httpGet probes come from outside the container: the shapes carry no command."""
+    assert fargate_shape().health_command is None
+    assert eks_shape().health_command is None
+    assert "--no-healthcheck" in docker_run_flags(eks_shape())
+
+
+def test_a_platforms_health_command_replaces_the_images(tmp_path):
+    manifest = tmp_path / "manifest.yml"
+    check = "healthcheck: {command: [CMD-SHELL, 'curl -f http://localhost:8080/health || exit 1'], interval: 15s}"
+    manifest.write_text(f"name: api\ncpu: 512\nmemory: 1024\nimage:\n  port: 8080\n  {check}\n")
+    shape = fargate_shape(manifest)
+    assert shape.health_command == HealthCommand("curl -f http://localhost:8080/health || exit 1", 15.0)
+    flags = docker_run_flags(shape)
+    assert flags[4:8] == ["--health-cmd", "curl -f http://localhost:8080/health || exit 1", "--health-interval", "15s"]
+    assert "--no-healthcheck" not in flags
+
+
+def test_a_kubernetes_exec_probe_is_the_pods_health_command():
+    container = {
+        "readinessProbe": {"httpGet": {"path": "/health", "port": "http"}},
+        "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy file"]}, "periodSeconds": 7},
+    }
+    assert kubernetes_health_command(container) == HealthCommand("cat '/tmp/healthy file'", 7.0)
+    assert kubernetes_health_command({"livenessProbe": {"httpGet": {"path": "/health"}}}) is None
+    assert copilot_health_command({"port": 8080}) is None
 
 
 def test_kubernetes_quantities():
