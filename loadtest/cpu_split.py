@@ -11,6 +11,10 @@ thread's own CPU time) before and after. At the knee, with the model alone timed
 
 CPU busy below 1 is headroom the p99 budget and the admission bound need; model speed below 1 is the model
 running slower between requests than back to back; model share below 1 is HTTP, validation and the hand-offs.
+
+A container's readings also count the periods its CPU quota (``--cpus``) throttled it in: each is a stall of the
+whole server (every answer waits for the next period), so a step with any has had its tail set by the quota,
+not by the load.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Reading:
     at: float
     server_cpu_s: float | None
     model: tuple[float, float] | None  # (model_texts_total, model_cpu_seconds_total)
+    throttling: tuple[int, float] | None = None  # (periods throttled, seconds throttled) of the CPU quota
 
 
 def model_counters(url: str) -> tuple[float, float] | None:
@@ -63,11 +68,12 @@ def read(target: Target) -> Reading:
     """The target's server CPU and model counters now (the counters only from the FastAPI service's targets: a
     Lambda front would hand ``/metrics`` to the function as one more invocation)."""
     counters = model_counters(target.url) if target.name in SERVICE_TARGETS else None
-    return Reading(time.monotonic(), target.server_cpu_seconds(), counters)
+    return Reading(time.monotonic(), target.server_cpu_seconds(), counters, target.server_cpu_throttling())
 
 
 def step_figures(before: Reading, after: Reading, requests: int) -> dict[str, Any]:
-    """A step's CPU figures between two readings: server CPU per request, CPU busy, the model thread's share."""
+    """A step's CPU figures between two readings: server CPU per request, CPU busy, the model thread's share,
+    and the quota's throttling."""
     wall = after.at - before.at
     figures: dict[str, Any] = {}
     if before.server_cpu_s is not None and after.server_cpu_s is not None and wall > 0:
@@ -83,6 +89,9 @@ def step_figures(before: Reading, after: Reading, requests: int) -> dict[str, An
             figures["model_texts"] = int(texts)
             figures["model_cpu_s"] = round(model_cpu, 4)
             figures["model_cpu_ms_per_text"] = round(1000 * model_cpu / texts, 4)
+    if before.throttling is not None and after.throttling is not None:
+        figures["cpu_quota_throttled_periods"] = after.throttling[0] - before.throttling[0]
+        figures["cpu_quota_throttled_ms"] = round(1000 * (after.throttling[1] - before.throttling[1]), 1)
     return figures
 
 

@@ -1,7 +1,8 @@
 """The Docker CLI as the image targets use it: is it there, is the image built, a container's CPU and memory.
 
-CPU seconds and memory come from the container's cgroup (v1 ``cpuacct``/``memory`` or v2 ``cpu.stat``/
-``memory.stat``, as Docker's cgroupfs or systemd driver lays them out), where this machine can read them.
+CPU seconds, CPU-quota throttling and memory come from the container's cgroup (v1 ``cpuacct``/``cpu``/``memory``
+or v2 ``cpu.stat``/``memory.stat``, as Docker's cgroupfs or systemd driver lays them out), where this machine can
+read them.
 """
 
 from __future__ import annotations
@@ -86,6 +87,21 @@ def container_cpu_seconds(container_id: str) -> float | None:
                     return usage / 1e6
         except (OSError, ValueError):
             continue
+    return None
+
+
+def container_cpu_throttling(container_id: str) -> tuple[int, float] | None:
+    """The periods the CFS quota (``--cpus``) stopped the container in, and the seconds it stood still; ``None``
+    unreadable (``nr_throttled`` and ``throttled_time`` ns in v1's ``cpu.stat``, ``throttled_usec`` in v2's)."""
+    for directory in _cgroup_dirs("cpu", container_id):
+        try:
+            stats = _stat(directory / "cpu.stat")
+        except OSError:
+            continue
+        if "nr_throttled" in stats and "throttled_time" in stats:
+            return stats["nr_throttled"], stats["throttled_time"] / 1e9
+        if "nr_throttled" in stats and "throttled_usec" in stats:
+            return stats["nr_throttled"], stats["throttled_usec"] / 1e6
     return None
 
 

@@ -28,6 +28,7 @@ from inference.settings import BUNDLED_MODEL_DIR, REPO_ROOT
 from loadtest.docker_cli import (
     DockerError,
     container_cpu_seconds,
+    container_cpu_throttling,
     container_memory_mb,
     docker,
     docker_run_name_prefix,
@@ -201,6 +202,7 @@ def start_image_container(options: LocalOptions) -> Target:
         cleanup=remove,
         cpu_reader=lambda: container_cpu_seconds(container_id),
         rss_reader=lambda: container_resident_bytes(container_id),
+        throttling_reader=lambda: container_cpu_throttling(container_id),
     )
 
 

@@ -4,7 +4,8 @@ The load is open loop (wrk and ``wrk_per_request.lua``, short texts to ``POST /p
 consecutive segments so latency and failures are known per segment while the server's RSS (every process)
 is sampled every few seconds. A failure is any answer but a 200 with a known label (a 429 included) or a
 socket error. RSS growth is measured from the end of the warm-up (the first segments, while caches and
-allocator arenas fill) to the end. Goals: 0 failures, growth <= 10 %.
+allocator arenas fill) to the end. Goals: 0 failures, growth <= 10 %. Each segment also has the server's CPU
+figures (``cpu_split``), the CPU quota's throttling among them: a throttled period stalls the whole server.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest import cpu_split
 from loadtest.capacity import write_bodies, wrk_binary, wrk_version
 from loadtest.openloop import figures, probe_knee, run_records, server_rss_bytes
 from loadtest.summary import machine_block
@@ -128,9 +130,11 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
             started = time.monotonic()
             for index in range(count):
                 seconds = int(min(config.segment_s, config.duration_s - index * config.segment_s))
+                before = cpu_split.read(target)
                 run = run_records(binary, target.url, bodies, rate, max(1, seconds), records)
                 segment = {"index": index, "started_s": round(time.monotonic() - started - seconds, 1)}
                 segment.update(figures(run))
+                segment.update(cpu_split.step_figures(before, cpu_split.read(target), segment["answers"]))
                 segment["load_average_1m"] = round(os.getloadavg()[0], 2)
                 segments.append(segment)
                 progress.update(
@@ -161,6 +165,7 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
         "requests": sum(segment["answers"] for segment in segments),
         "failures": failures,
         "failure_kinds": kinds,
+        "cpu_quota_throttled": quota_throttling(segments),
         "rss": memory,
         "rss_samples": [[at, round(rss / 2**20, 2)] for at, rss in samples],
         "goals": {"failures": 0, "rss_growth_after_warm_up": MAX_GROWTH},
@@ -184,6 +189,18 @@ def failure_kinds(segments: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
+def quota_throttling(segments: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The CPU quota's throttling over the soak: periods, milliseconds, and the segments it fell in."""
+    counted = [segment for segment in segments if "cpu_quota_throttled_periods" in segment]
+    if not counted:
+        return None
+    return {
+        "periods": sum(segment["cpu_quota_throttled_periods"] for segment in counted),
+        "ms": round(sum(segment["cpu_quota_throttled_ms"] for segment in counted), 1),
+        "segments": [segment["index"] for segment in counted if segment["cpu_quota_throttled_periods"]],
+    }
+
+
 def print_result(summary: dict[str, Any], console=None) -> None:
     """The two soak figures against their goals."""
     from rich.console import Console
@@ -196,6 +213,12 @@ def print_result(summary: dict[str, Any], console=None) -> None:
         f"failures {summary['failures']} ({summary['failure_kinds']}) "
         f"(goal 0: {'met' if summary['goals_met']['failures'] else 'NOT met'})"
     )
+    quota = summary.get("cpu_quota_throttled")
+    if quota is not None:
+        console.print(
+            f"CPU quota: throttled in {quota['periods']} periods, {quota['ms']:g} ms in all "
+            f"(segments {quota['segments'] or 'none'})"
+        )
     growth_text = "-" if share is None else f"{100 * share:+.1f} %"
     console.print(
         f"RSS after warm-up {memory['after_warm_up_mb']} MB, at end {memory['at_end_mb']} MB, peak {memory['peak_mb']} "

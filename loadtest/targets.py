@@ -78,6 +78,7 @@ class Target:
     cleanup: Callable[[], None] | None = None  # removes what the target started besides ``process``
     cpu_reader: Callable[[], float | None] | None = None  # server CPU seconds, where not ``process``'s
     rss_reader: Callable[[], int | None] | None = None  # server resident bytes, where not ``process``'s
+    throttling_reader: Callable[[], tuple[int, float] | None] | None = None  # CPU-quota throttling (containers)
 
     def label(self, explicit: str | None = None, scenario: str = "mix") -> str:
         """``explicit``, else e.g. ``local-container``, ``local-lambda burst``, ``local-container [model]``, a host."""
@@ -109,6 +110,11 @@ class Target:
             return None
         with urllib.request.urlopen(f"{self.url}/_emulator/stats", timeout=10) as response:
             return json.loads(response.read())
+
+    def server_cpu_throttling(self) -> tuple[int, float] | None:
+        """Periods the server's CPU quota stopped it in so far, and the seconds it stood still; ``None`` without a
+        quota to read (a server that is not a container)."""
+        return self.throttling_reader() if self.throttling_reader is not None else None
 
     def server_cpu_seconds(self) -> float | None:
         """CPU seconds the server's processes have used so far (user + system), where they can be read."""

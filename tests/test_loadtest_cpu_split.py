@@ -53,3 +53,30 @@ def test_a_lambda_front_is_never_asked_for_metrics(monkeypatch):
     assert asked == [] and reading.model is None and reading.server_cpu_s == 2.0
     assert cpu_split.read(Target("image-container", "http://127.0.0.1:9", cpu_reader=lambda: 2.0)).model == (1.0, 0.1)
     assert asked == ["http://127.0.0.1:9"]
+
+
+def test_a_step_counts_the_periods_the_cpu_quota_throttled_the_server():
+    before, after = Reading(0.0, 1.0, None, (3, 0.120)), Reading(10.0, 9.0, None, (5, 0.2055))
+    step = step_figures(before, after, 1000)
+    assert step["cpu_quota_throttled_periods"] == 2 and step["cpu_quota_throttled_ms"] == 85.5
+    unread = step_figures(Reading(0.0, 1.0, None), after, 1000)
+    assert "cpu_quota_throttled_periods" not in unread and "cpu_quota_throttled_ms" not in unread
+
+
+@pytest.mark.parametrize(
+    ("layout", "text", "expected"),
+    [
+        ("cpu/docker/{id}", "nr_periods 601\nnr_throttled 9\nthrottled_time 385944786\n", (9, 0.385944786)),
+        ("system.slice/docker-{id}.scope", "usage_usec 5\nnr_throttled 2\nthrottled_usec 43000\n", (2, 0.043)),
+    ],
+)
+def test_the_quota_throttling_is_read_from_the_containers_cgroup(monkeypatch, tmp_path, layout, text, expected):
+    """cgroup v1 (cpu controller, ns) and v2 (unified, µs) as Docker lays them out."""
+    from loadtest import docker_cli
+
+    directory = tmp_path / layout.format(id="abc")
+    directory.mkdir(parents=True)
+    (directory / "cpu.stat").write_text(text)
+    monkeypatch.setattr(docker_cli, "CGROUP_ROOT", tmp_path)
+    assert docker_cli.container_cpu_throttling("abc") == pytest.approx(expected)
+    assert docker_cli.container_cpu_throttling("other") is None

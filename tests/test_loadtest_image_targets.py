@@ -308,6 +308,44 @@ def test_image_lambda_throttles_while_its_only_environment_starts(built_images, 
 
 
 @pytest.mark.images
+def test_image_container_runs_no_health_command_and_reads_its_quota_throttling(built_images):
+    """In the Fargate shape nothing runs in the container beside the server (ECS runs no command there), and each
+    reading has the CPU quota's throttling from the container's cgroup."""
+    import httpx
+
+    from loadtest import cpu_split
+    from loadtest.docker_cli import docker
+
+    with running_target("image-container", LocalOptions()) as target:
+        before = cpu_split.read(target)
+        for _ in range(5):
+            httpx.post(f"{target.url}/predict", json={"text": "fine"}, timeout=30).raise_for_status()
+        step = cpu_split.step_figures(before, cpu_split.read(target), 5)
+        name = target.server["container"]["name"]
+        health = docker("inspect", "--format", "{{json .State.Health}}", name).stdout.strip()
+    assert "--no-healthcheck" in target.server["container"]["flags"] and health == "null"
+    assert step["cpu_quota_throttled_periods"] >= 0 and step["cpu_quota_throttled_ms"] >= 0
+
+
+@pytest.mark.images
+def test_the_quota_throttling_reader_sees_a_container_held_to_its_quota(built_images):
+    """A busy loop under a tenth of a CPU is throttled in nearly every 100 ms period: the reader counts it."""
+    from loadtest.docker_cli import container_cpu_throttling, docker
+
+    spin = "import time\nstart = time.monotonic()\nwhile time.monotonic() - start < 30: pass"
+    flags = ["--rm", "-d", "--cpus", "0.1", "--entrypoint", "python"]
+    container_id = docker("run", *flags, image_tag("CONTAINER_TAG"), "-c", spin).stdout.strip()
+    try:
+        first = container_cpu_throttling(container_id)
+        time.sleep(2)
+        last = container_cpu_throttling(container_id)
+    finally:
+        docker("rm", "-f", container_id, check=False)
+    assert first is not None and last is not None
+    assert last[0] - first[0] >= 10 and last[1] > first[1]
+
+
+@pytest.mark.images
 def test_model_limit_times_the_image_model_alone(built_images):
     from loadtest.model_limit import measure_model_limit
 

@@ -305,4 +305,6 @@ def test_overload_and_soak_commands_run_against_local_container(tiny_model_dir, 
     assert len(soak["segments"]) == 2
     assert soak["requests"] == sum(segment["answers"] for segment in soak["segments"]) > 0
     assert soak["rss"]["after_warm_up_mb"] > 0
+    assert all(segment["cpu_busy"] > 0 for segment in soak["segments"])
+    assert soak["cpu_quota_throttled"] is None  # a process on the host: no quota to read
     assert (soak_out / "soak.png").stat().st_size > 0
