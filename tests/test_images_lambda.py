@@ -13,6 +13,7 @@ import platform
 import re
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -248,8 +249,17 @@ def test_sam_local_invoke_with_the_templates_own_architecture(
     longest = template["Parameters"]["Timeout"]["MaxValue"]
     command = [str(SAM), "local", "invoke", "--template", str(build_dir / "template.yaml"), "--event", str(event_file),
                "--parameter-overrides", f"Timeout={longest}"]  # fmt: skip
-    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
-                          env=sam_environment())  # fmt: skip
+    for attempt in (1, 2):
+        done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
+                              env=sam_environment())  # fmt: skip
+        # In 2 of 5 clean-clone CI runs the emulated runtime gave no answer within the 29 s timeout, where this
+        # whole test takes about 12 s otherwise and the same image answers every other emulated test: QEMU's
+        # stall, not the function's. So one more invoke, once, with a warning; a wrong answer or a second
+        # silence still fails.
+        if attempt == 1 and not done.stdout.strip() and "timed out after" in done.stderr:
+            warnings.warn(f"sam local invoke under QEMU timed out once, again: {done.stderr[-300:]}", stacklevel=1)
+            continue
+        break
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip(), f"sam local invoke printed no response: {done.stderr[-3000:]}"
     response = json.loads(done.stdout.strip().splitlines()[-1])
