@@ -54,6 +54,7 @@ def run_records(binary: str, url: str, bodies: Path, rate: float, seconds: int, 
         "wrk": result,
         "status": table[:, 0].astype(int),
         "sent_ms": table[:, 1] - (table[:, 1].min() if len(table) else 0.0),
+        "sent_at_ms": table[:, 1],  # the monotonic clock's ms, comparable across runs
         "latency_ms": table[:, 2],
         "lateness_ms": table[:, 3],
         "generator_cpu_percent": round(100 * cpu_s / wall, 1) if wall > 0 else 0.0,

@@ -6,6 +6,8 @@ is sampled every few seconds. A failure is any answer but a 200 with a known lab
 socket error. RSS growth is measured from the end of the warm-up (the first segments, while caches and
 allocator arenas fill) to the end. Goals: 0 failures, growth <= 10 %. Each segment also has the server's CPU
 figures (``cpu_split``), the CPU quota's throttling among them: a throttled period stalls the whole server.
+Every answer of every segment is kept in ``answers.tsv`` (segment, status, send time, latency, lateness), so a
+segment's 429s can be looked at answer by answer (``records.tsv`` holds only the segment running).
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
     config.local.log_dir = config.out_dir / "logs"
     bodies = write_bodies(config.out_dir / "wrk_bodies.jsonl", config.texts)
     records = config.out_dir / "records.tsv"
+    answers = config.out_dir / "answers.tsv"
+    answers.write_text("segment\tstatus\tsent_ms\tlatency_ms\tlateness_ms\n")
     knee_steps: list[dict[str, Any]] = []
     segments: list[dict[str, Any]] = []
     with running_target(config.target, config.local) as target:
@@ -134,6 +138,7 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
                 run = run_records(binary, target.url, bodies, rate, max(1, seconds), records)
                 segment = {"index": index, "started_s": round(time.monotonic() - started - seconds, 1)}
                 segment.update(figures(run))
+                keep_answers(answers, index, run)
                 segment.update(cpu_split.step_figures(before, cpu_split.read(target), segment["answers"]))
                 segment["load_average_1m"] = round(os.getloadavg()[0], 2)
                 segments.append(segment)
@@ -178,6 +183,18 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
     (config.out_dir / "soak.json").write_text(json.dumps(summary, indent=2) + "\n")
     plot(summary, config.out_dir / "soak.png")
     return summary
+
+
+def keep_answers(path: Path, index: int, run: dict[str, Any]) -> None:
+    """Append a segment's answers to ``path``, one line each: segment, status, when it was sent (ms on the
+    monotonic clock, so comparable across segments), latency ms and lateness ms."""
+    import numpy as np
+
+    columns = np.column_stack(
+        [np.full(len(run["status"]), index), run["status"], run["sent_at_ms"], run["latency_ms"], run["lateness_ms"]]
+    )
+    with path.open("a") as out:
+        np.savetxt(out, columns, fmt=["%d", "%d", "%.3f", "%.3f", "%.3f"], delimiter="\t")
 
 
 def failure_kinds(segments: list[dict[str, Any]]) -> dict[str, int]:

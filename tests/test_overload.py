@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from container.admission import Admission
@@ -221,8 +222,6 @@ def test_python_m_container_stops_at_once_on_a_bad_bound(tmp_path):
 
 
 def _synthetic_run(statuses: list[int], latencies: list[float]) -> dict:
-    import numpy as np
-
     count = len(statuses)
     return {
         "offered_rps": 10.0,
@@ -307,4 +306,8 @@ def test_overload_and_soak_commands_run_against_local_container(tiny_model_dir, 
     assert soak["rss"]["after_warm_up_mb"] > 0
     assert all(segment["cpu_busy"] > 0 for segment in soak["segments"])
     assert soak["cpu_quota_throttled"] is None  # a process on the host: no quota to read
+    # Every answer of both segments is kept, on one clock: the second segment's were all sent after the first's.
+    answers = np.loadtxt(soak_out / "answers.tsv", skiprows=1, ndmin=2)
+    assert len(answers) == soak["requests"] and set(answers[:, 0]) == {0, 1}
+    assert answers[answers[:, 0] == 1, 2].min() > answers[answers[:, 0] == 0, 2].max()
     assert (soak_out / "soak.png").stat().st_size > 0
