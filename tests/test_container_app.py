@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from container.app import create_app
 from inference.model import Prediction
 from inference.schemas import BatchPredictResponse, ErrorResponse, Health, PredictResponse
 from inference.settings import Settings
+from loadtest.cpu_split import parse_model_counters
 
 POSITIVE = "This movie was fantastic!"
 NEGATIVE = "What a terrible, boring waste of two hours. The worst film I have seen this year."
@@ -169,20 +169,11 @@ def test_metrics_count_requests_predictions_and_load_time(client):
     assert float(load_line.split()[-1]) > 0
 
 
-def _model_counters(client) -> tuple[float, float]:
-    samples = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(client.get("/metrics").text)
-        for sample in family.samples
-    }
-    return samples["model_texts_total"], samples["model_cpu_seconds_total"]
-
-
 def test_metrics_count_the_texts_the_model_ran_and_its_cpu_time(client):
-    texts_before, cpu_before = _model_counters(client)
+    texts_before, cpu_before = parse_model_counters(client.get("/metrics").text)
     client.post("/predict/batch", json={"texts": [POSITIVE, NEGATIVE, POSITIVE]})
     client.post("/predict", json={"text": ""})  # refused by the schema: never reaches the model
-    texts_after, cpu_after = _model_counters(client)
+    texts_after, cpu_after = parse_model_counters(client.get("/metrics").text)
     assert texts_after - texts_before == 3
     assert cpu_after > cpu_before
 
