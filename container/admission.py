@@ -9,7 +9,7 @@ waits behind at most the bound's worth of texts, so its queueing is about ``boun
 How the default (12) was chosen: in the shape it is deployed in (the Fargate task: one vCPU, one worker,
 ``PIN_CPUS``), the knee on sentence-length texts and the admitted p99 at 4x that knee, measured with
 ``python -m loadtest capacity`` and ``python -m loadtest overload`` against the image run with each bound
-(docs/loadtest.md#choosing-the-bound has every run). A bound too small refuses the bursts of a load the worker
+(docs/overload.md#choosing-the-bound has every run). A bound too small refuses the bursts of a load the worker
 could serve within 100 ms (the knee counts a 429 as a failure); one too large lets the queue outgrow the
 budget. With each text in a run of its own (2026-12-03): 8 gave a knee of 150 RPS; 12 a knee of 192 RPS and an
 admitted p99 at 4x that knee of 64 to 84 ms; 16 an admitted p99 of 99.6 ms already at 4x 170 RPS. 12 is the

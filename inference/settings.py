@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     inference_threads: Annotated[int, Field(ge=1, le=256)] = 1
     micro_batch_max_size: Annotated[int, Field(ge=1, le=1024)] = 32
     micro_batch_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)] = 0.0
-    # Texts admitted and not yet answered per worker; beyond it 429 (container/admission.py says how it was chosen).
+    # Texts admitted and not yet answered per worker; beyond it 429 (docs/overload.md#choosing-the-bound).
     max_inflight_texts: Annotated[int, Field(ge=1, le=100_000)] = 12
     # Seconds from SIGTERM to exit: admitted requests finish, new ones get 503 (within ECS's and k8s's 30 s).
     drain_grace_seconds: Annotated[float, Field(gt=0.0, le=3600.0, allow_inf_nan=False)] = 25.0
