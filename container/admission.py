@@ -1,21 +1,17 @@
 """Admission control and graceful drain for the FastAPI service (one ``Admission`` per worker process).
 
-**Admission.** At most ``MAX_INFLIGHT_TEXTS`` texts are admitted and not yet answered per worker. A request
-that would go past the bound is refused with 429 ``{"error": "overloaded", ...}`` and ``Retry-After``
-before it reaches the micro-batcher's queue or the model; a request that finds nothing in flight is always
-admitted, so a batch larger than the bound still runs (alone). Under overload every admitted request
-waits behind at most the bound's worth of texts, so its queueing is about ``bound / throughput``.
+**Admission.** At most ``MAX_INFLIGHT_TEXTS`` texts are admitted and not yet answered per worker, plus
+``BURST_TEXTS`` more as long as the worker has refused nothing for ``BURST_REARM_S``. A request that would go
+past the limit that applies is refused with 429 ``{"error": "overloaded", ...}`` and ``Retry-After`` before it
+reaches the micro-batcher's queue or the model; a request that finds nothing in flight is always admitted, so a
+batch larger than the bound still runs (alone).
 
-How the default (12) was chosen: in the shape it is deployed in (the Fargate task: one vCPU, one worker,
-``PIN_CPUS``), the knee on sentence-length texts and the admitted p99 at 4x that knee, measured with
-``python -m loadtest capacity`` and ``python -m loadtest overload`` against the image run with each bound
-(docs/overload.md#choosing-the-bound has every run). A bound too small refuses the bursts of a load the worker
-could serve within 100 ms (the knee counts a 429 as a failure); one too large lets the queue outgrow the
-budget. With each text in a run of its own (2026-12-03): 8 gave a knee of 150 RPS; 12 a knee of 192 RPS and an
-admitted p99 at 4x that knee of 64 to 84 ms; 16 an admitted p99 of 99.6 ms already at 4x 170 RPS. 12 is the
-largest that keeps it inside 100 ms with room to spare. The rule behind it: about 0.04 s x the texts a second
-one saturated worker answers (the admitted rate of ``overload`` at 2x, about 300 here); on another CPU, set
-``MAX_INFLIGHT_TEXTS`` by that rule.
+The two limits tell a burst from a standing queue. A stall of the host or a short burst of arrivals piles up
+texts that a worker below its capacity then catches up on: the burst allowance admits them instead of refusing
+them. Under overload the pile outgrows the allowance, the first refusal disarms it, and from then on (until a
+second passes without a refusal) every admitted request waits behind at most ``MAX_INFLIGHT_TEXTS`` texts, so
+its queueing is about ``bound / throughput``. Both defaults were chosen by measurement in the deployed shape
+(the Fargate task: one vCPU, one worker, ``PIN_CPUS``): docs/overload.md#choosing-the-bound.
 
 **Drain.** On SIGTERM (what ECS and Kubernetes send) the worker stops admitting: new prediction requests get
 503 ``{"error": "shutting_down", ...}`` with ``Connection: close``, so a client's retry opens a connection
@@ -32,11 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,6 +46,8 @@ from inference.schemas import ErrorDetail, ErrorResponse, Health
 
 PREDICT_PATHS = frozenset({"/predict", "/predict/batch"})
 RETRY_AFTER_S = 1
+# Seconds without a refusal after which the burst allowance is armed again.
+BURST_REARM_S = 1.0
 # Seconds uvicorn gives open connections after the drain (its timeout_graceful_shutdown).
 SHUTDOWN_AFTER_DRAIN_S = 2
 # Most seconds from the end of the drain to exit: uvicorn's 0.1 s tick and 0.1 s pause, the connections'
@@ -118,15 +117,24 @@ class AdmissionMiddleware:
 
 
 class Admission:
-    """Counts the texts in flight in one worker, refuses what goes past the bound, and drains on request.
+    """Counts the texts in flight in one worker, refuses what goes past the limit, and drains on request.
 
-    Everything runs on the worker's event loop, so plain counters need no lock.
+    ``limit`` holds under overload; ``burst_limit`` (``limit + burst_texts``) while nothing has been refused for
+    ``BURST_REARM_S`` seconds of ``clock``. Everything runs on the worker's event loop, so plain counters need
+    no lock.
     """
 
-    def __init__(self, max_inflight_texts: int) -> None:
+    def __init__(
+        self, max_inflight_texts: int, burst_texts: int = 0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if max_inflight_texts < 1:
             raise ValueError(f"max_inflight_texts must be at least 1, not {max_inflight_texts}")
+        if burst_texts < 0:
+            raise ValueError(f"burst_texts must be at least 0, not {burst_texts}")
         self.limit = max_inflight_texts
+        self.burst_limit = max_inflight_texts + burst_texts
+        self._clock = clock
+        self._refused_at = -math.inf
         self.texts = 0
         self.requests = 0
         self.draining = False
@@ -143,18 +151,27 @@ class Admission:
 
     def _overloaded(self, count: int | None) -> Overloaded:
         metrics.SHED.labels("overloaded").inc()
+        burst = "" if self.limit_now() == self.limit else f", {self.burst_limit} in a burst (BURST_TEXTS)"
+        self._refused_at = self._clock()
         adds = "" if count is None else f" and this request adds {count}"
         return Overloaded(
-            f"{self.texts} texts are in flight{adds}; the limit is {self.limit} per worker (MAX_INFLIGHT_TEXTS): "
-            f"retry after {RETRY_AFTER_S} s",
+            f"{self.texts} texts are in flight{adds}; the limit is {self.limit} per worker (MAX_INFLIGHT_TEXTS)"
+            f"{burst}: retry after {RETRY_AFTER_S} s",
             {"Retry-After": str(RETRY_AFTER_S)},
         )
+
+    def limit_now(self) -> int:
+        """The texts in flight allowed now: the burst limit unless a request was refused in the last rearm time."""
+        return self.burst_limit if self._clock() - self._refused_at >= BURST_REARM_S else self.limit
+
+    def _fits(self, count: int) -> bool:
+        return not self.texts or self.texts + count <= self.limit_now()
 
     def refusal_at_door(self) -> Refused | None:
         """The refusal for any prediction request, before its body is read: draining, or no room for one text."""
         if self.draining:
             return self._shutting_down()
-        if self.texts >= self.limit:
+        if not self._fits(1):
             return self._overloaded(None)
         return None
 
@@ -163,8 +180,10 @@ class Admission:
         """Hold ``count`` texts in flight for the block; raises ``ShuttingDown`` or ``Overloaded`` instead."""
         if self.draining:
             raise self._shutting_down()
-        if self.texts and self.texts + count > self.limit:
+        if not self._fits(count):
             raise self._overloaded(count)
+        if self.texts + count > self.limit:
+            metrics.BURST_ADMITTED.inc()
         self.texts += count
         self.requests += 1
         self._idle.clear()

@@ -81,7 +81,7 @@ class BatchingService:
             settings.micro_batch_wait_ms,
             on_run=metrics.record_model_run,
         )
-        self.admission = Admission(settings.max_inflight_texts)
+        self.admission = Admission(settings.max_inflight_texts, settings.burst_texts)
         metrics.MODEL_LOAD_SECONDS.set(self.sync.model.info.load_seconds)
 
     async def predict(self, texts: list[str]) -> tuple[list[PredictResponse], float]:

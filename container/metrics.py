@@ -31,6 +31,10 @@ SHED = Counter(
     "Prediction requests refused before the model: overloaded (429) or shutting_down (503)",
     ["reason"],
 )
+BURST_ADMITTED = Counter(
+    "requests_admitted_in_burst_total",
+    "Prediction requests admitted past MAX_INFLIGHT_TEXTS under the burst allowance (BURST_TEXTS)",
+)
 INFLIGHT_TEXTS = Gauge(
     "inflight_texts", "Texts admitted and not yet answered (summed over live workers)", multiprocess_mode="livesum"
 )

@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     micro_batch_wait_ms: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)] = 0.0
     # Texts admitted and not yet answered per worker; beyond it 429 (docs/overload.md#choosing-the-bound).
     max_inflight_texts: Annotated[int, Field(ge=1, le=100_000)] = 12
+    # More texts admitted past it while nothing was refused in the last second: a burst, not a standing queue.
+    burst_texts: Annotated[int, Field(ge=0, le=100_000)] = 12
     # Seconds from SIGTERM to exit: admitted requests finish, new ones get 503 (within ECS's and k8s's 30 s).
     drain_grace_seconds: Annotated[float, Field(gt=0.0, le=3600.0, allow_inf_nan=False)] = 25.0
     # Pin the server to the CPUs its quota pays for (quota_cpu_set): only where the task owns its CPUs.

@@ -13,13 +13,14 @@ import shutil
 import subprocess
 import sys
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-from container.admission import Admission
+from container.admission import BURST_REARM_S, Admission, Overloaded
 from container.app import BatchingService, create_app
 from inference.batcher import MicroBatcher
 from inference.schemas import ErrorResponse, Health, PredictResponse
@@ -193,6 +194,96 @@ def test_openapi_documents_the_429_and_503_answers(gated):
         assert {"429", "503"} <= set(responses), responses
         assert responses["429"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
     assert "503" in document["paths"]["/health"]["get"]["responses"]
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _hold(admission: Admission, held: ExitStack, count: int = 1) -> None:
+    held.enter_context(admission.admit(count))
+
+
+def test_a_burst_is_admitted_up_to_the_allowance_and_a_refusal_disarms_it_for_a_quiet_second():
+    clock = FakeClock()
+    admission = Admission(LIMIT, burst_texts=3, clock=clock)
+    with ExitStack() as held:
+        for _ in range(LIMIT + 3):  # a burst from idle: the allowance is armed
+            _hold(admission, held)
+        with pytest.raises(
+            Overloaded,
+            match=rf"the limit is {LIMIT} per worker \(MAX_INFLIGHT_TEXTS\), "
+            rf"{LIMIT + 3} in a burst \(BURST_TEXTS\)",
+        ):
+            _hold(admission, held)
+        assert admission.texts == LIMIT + 3
+    with ExitStack() as held:
+        for _ in range(LIMIT):
+            _hold(admission, held)
+        clock.now += BURST_REARM_S / 2
+        with pytest.raises(Overloaded, match=rf"the limit is {LIMIT} per worker \(MAX_INFLIGHT_TEXTS\): retry"):
+            _hold(admission, held)  # disarmed, and this refusal keeps it so for another BURST_REARM_S
+        clock.now += BURST_REARM_S * 0.99
+        assert admission.refusal_at_door() is not None
+        clock.now += BURST_REARM_S
+        assert admission.refusal_at_door() is None
+        _hold(admission, held, 3)
+        assert admission.texts == LIMIT + 3
+
+
+def test_without_a_burst_allowance_the_bound_holds_from_idle():
+    admission = Admission(LIMIT, burst_texts=0, clock=FakeClock())
+    with ExitStack() as held:
+        for _ in range(LIMIT):
+            _hold(admission, held)
+        assert isinstance(admission.refusal_at_door(), Overloaded)
+
+
+def test_the_service_admits_a_burst_and_counts_it_in_the_metrics(gated):
+    app, service, model = gated
+    service.admission = Admission(LIMIT, burst_texts=2)
+
+    async def scenario():
+        async with _client(app) as client:
+            before = (await client.get("/metrics")).text
+            held = [
+                asyncio.create_task(client.post("/predict", json={"text": f"burst number {i}"}))
+                for i in range(LIMIT + 2)
+            ]
+            await _until(lambda: service.admission.texts == LIMIT + 2, f"{LIMIT + 2} texts in flight")
+            refused = await client.post("/predict", json={"text": "past the burst"})
+            model.gate.set()
+            answers = await asyncio.gather(*held)
+            after = (await client.get("/metrics")).text
+        return before, refused, answers, after
+
+    before, refused, answers, after = asyncio.run(scenario())
+    assert [response.status_code for response in answers] == [200] * (LIMIT + 2)
+    assert refused.status_code == 429
+    assert "BURST_TEXTS" in refused.json()["detail"][0]["message"]
+    burst = _metric(after, "requests_admitted_in_burst_total") - _metric(before, "requests_admitted_in_burst_total")
+    assert burst == 2
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5"])
+def test_burst_texts_out_of_range_is_refused_naming_the_variable(value, monkeypatch):
+    monkeypatch.setenv("BURST_TEXTS", value)
+    with pytest.raises(SettingsError, match=rf"^invalid setting BURST_TEXTS='{value}': "):
+        Settings()
+
+
+def test_the_service_takes_its_burst_allowance_from_the_settings(loaded_service, tiny_model_dir):
+    service = BatchingService(Settings(model_dir=tiny_model_dir, max_inflight_texts=5, burst_texts=7))
+    try:
+        assert (service.admission.limit, service.admission.burst_limit) == (5, 12)
+    finally:
+        service.batcher.close()
 
 
 @pytest.mark.parametrize("value", ["0", "-3"])
