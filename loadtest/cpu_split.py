@@ -2,7 +2,8 @@
 
 Each step of ``capacity`` and ``overload`` reads the server's CPU seconds (the container's cgroup, or the server
 processes) and the service's ``model_texts_total`` and ``model_cpu_seconds_total`` (``/metrics``: the model
-thread's own CPU time) before and after. At the knee, with the model alone timed in the same run
+thread's own CPU time) before and after, with ``requests_admitted_in_burst_total`` (the admission's burst
+allowance at work). At the knee, with the model alone timed in the same run
 (``--model-limit``), the ratio splits into three measured factors whose product it is (one text a request)::
 
     knee / model alone = CPU busy            (server CPU seconds a second)
@@ -31,6 +32,8 @@ from loadtest.targets import SERVICE_TARGETS, Target
 
 MODEL_TEXTS = "model_texts_total"
 MODEL_CPU_SECONDS = "model_cpu_seconds_total"
+BURST_ADMITTED = "requests_admitted_in_burst_total"
+COUNTERS = (MODEL_TEXTS, MODEL_CPU_SECONDS, BURST_ADMITTED)
 
 
 @dataclass(frozen=True)
@@ -41,39 +44,55 @@ class Reading:
     server_cpu_s: float | None
     model: tuple[float, float] | None  # (model_texts_total, model_cpu_seconds_total)
     throttling: tuple[int, float] | None = None  # (periods throttled, seconds throttled) of the CPU quota
+    burst_admitted: float | None = None  # requests_admitted_in_burst_total: the admission's burst allowance
 
 
-def model_counters(url: str) -> tuple[float, float] | None:
-    """``model_texts_total`` and ``model_cpu_seconds_total`` from the service's ``/metrics`` (``None`` without)."""
+def service_counters(url: str) -> dict[str, float]:
+    """The counters of ``COUNTERS`` the service's ``/metrics`` has, summed over workers (empty without)."""
     try:
         with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
-            return parse_model_counters(response.read().decode("utf-8", "replace"))
+            return parse_counters(response.read().decode("utf-8", "replace"))
     except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-        return None
+        return {}
+
+
+def parse_counters(text: str) -> dict[str, float]:
+    """The counters of ``COUNTERS`` in a Prometheus exposition, each summed over workers; absent ones left out."""
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in COUNTERS:
+                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
 
 
 def parse_model_counters(text: str) -> tuple[float, float] | None:
     """The two model counters in a Prometheus exposition, summed over workers; ``None`` if absent."""
-    totals = {MODEL_TEXTS: 0.0, MODEL_CPU_SECONDS: 0.0}
-    seen = False
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in totals:
-                totals[sample.name] += sample.value
-                seen = True
-    return (totals[MODEL_TEXTS], totals[MODEL_CPU_SECONDS]) if seen else None
+    return _model_pair(parse_counters(text))
+
+
+def _model_pair(counters: dict[str, float]) -> tuple[float, float] | None:
+    if MODEL_TEXTS not in counters and MODEL_CPU_SECONDS not in counters:
+        return None
+    return counters.get(MODEL_TEXTS, 0.0), counters.get(MODEL_CPU_SECONDS, 0.0)
 
 
 def read(target: Target) -> Reading:
     """The target's server CPU and model counters now (the counters only from the FastAPI service's targets: a
     Lambda front would hand ``/metrics`` to the function as one more invocation)."""
-    counters = model_counters(target.url) if target.name in SERVICE_TARGETS else None
-    return Reading(time.monotonic(), target.server_cpu_seconds(), counters, target.server_cpu_throttling())
+    counters = service_counters(target.url) if target.name in SERVICE_TARGETS else {}
+    return Reading(
+        time.monotonic(),
+        target.server_cpu_seconds(),
+        _model_pair(counters),
+        target.server_cpu_throttling(),
+        counters.get(BURST_ADMITTED),
+    )
 
 
 def step_figures(before: Reading, after: Reading, requests: int) -> dict[str, Any]:
     """A step's CPU figures between two readings: server CPU per request, CPU busy, the model thread's share,
-    and the quota's throttling."""
+    the quota's throttling, and the requests the admission's burst allowance let in."""
     wall = after.at - before.at
     figures: dict[str, Any] = {}
     if before.server_cpu_s is not None and after.server_cpu_s is not None and wall > 0:
@@ -89,6 +108,8 @@ def step_figures(before: Reading, after: Reading, requests: int) -> dict[str, An
             figures["model_texts"] = int(texts)
             figures["model_cpu_s"] = round(model_cpu, 4)
             figures["model_cpu_ms_per_text"] = round(1000 * model_cpu / texts, 4)
+    if before.burst_admitted is not None and after.burst_admitted is not None:
+        figures["admitted_in_burst"] = int(after.burst_admitted - before.burst_admitted)
     if before.throttling is not None and after.throttling is not None:
         figures["cpu_quota_throttled_periods"] = after.throttling[0] - before.throttling[0]
         figures["cpu_quota_throttled_ms"] = round(1000 * (after.throttling[1] - before.throttling[1]), 1)

@@ -154,7 +154,8 @@ def _step_line(step: dict[str, Any]) -> str:
         f"(p99 {ms(step['throttled_p99_ms'])} ms)  5xx {step['server_errors']}  other failures "
         f"{step['other_failures']}  RSS {step['server_rss_before_mb']} -> {step['server_rss_after_mb']} MB  "
         f"late p99 {ms(step['send_lateness_p99_ms'])} ms  server CPU {step['server_cpu_percent']} %  "
-        f"quota-throttled {step.get('cpu_quota_throttled_periods', '-')}  load {step['load_average_1m'][1]}"
+        f"quota-throttled {step.get('cpu_quota_throttled_periods', '-')}  "
+        f"admitted in a burst {step.get('admitted_in_burst', '-')}  load {step['load_average_1m'][1]}"
     )
 
 

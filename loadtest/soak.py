@@ -171,6 +171,7 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
         "failures": failures,
         "failure_kinds": kinds,
         "cpu_quota_throttled": quota_throttling(segments),
+        "admitted_in_burst": burst_use(segments),
         "rss": memory,
         "rss_samples": [[at, round(rss / 2**20, 2)] for at, rss in samples],
         "goals": {"failures": 0, "rss_growth_after_warm_up": MAX_GROWTH},
@@ -218,6 +219,17 @@ def quota_throttling(segments: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
+def burst_use(segments: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The requests the admission's burst allowance let in over the soak, and the segments they came in."""
+    counted = [segment for segment in segments if "admitted_in_burst" in segment]
+    if not counted:
+        return None
+    return {
+        "requests": sum(segment["admitted_in_burst"] for segment in counted),
+        "segments": [segment["index"] for segment in counted if segment["admitted_in_burst"]],
+    }
+
+
 def print_result(summary: dict[str, Any], console=None) -> None:
     """The two soak figures against their goals."""
     from rich.console import Console
@@ -235,6 +247,12 @@ def print_result(summary: dict[str, Any], console=None) -> None:
         console.print(
             f"CPU quota: throttled in {quota['periods']} periods, {quota['ms']:g} ms in all "
             f"(segments {quota['segments'] or 'none'})"
+        )
+    burst = summary.get("admitted_in_burst")
+    if burst is not None:
+        console.print(
+            f"burst allowance: {burst['requests']} requests admitted past the bound "
+            f"(segments {burst['segments'] or 'none'})"
         )
     growth_text = "-" if share is None else f"{100 * share:+.1f} %"
     console.print(

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from container.app import create_app
 from inference.settings import Settings
-from loadtest.cpu_split import Reading, knee_split, parse_model_counters, step_figures
+from loadtest.cpu_split import BURST_ADMITTED, Reading, knee_split, parse_counters, parse_model_counters, step_figures
 from loadtest.targets import Target
 
 
@@ -38,21 +38,31 @@ def test_the_model_counters_are_read_from_the_services_own_metrics(bundled_model
     with TestClient(create_app(Settings(model_dir=bundled_model_dir))) as client:
         texts_before, _ = parse_model_counters(client.get("/metrics").text)
         client.post("/predict/batch", json={"texts": ["Loved it.", "Hated it."]})
-        texts_after, cpu_after = parse_model_counters(client.get("/metrics").text)
+        metrics = client.get("/metrics").text
+        texts_after, cpu_after = parse_model_counters(metrics)
     assert texts_after - texts_before == 2 and cpu_after > 0
     assert parse_model_counters("# nothing here\n") is None
+    assert BURST_ADMITTED in parse_counters(metrics)  # exposed from the start, before any burst
 
 
 def test_a_lambda_front_is_never_asked_for_metrics(monkeypatch):
     from loadtest import cpu_split
 
     asked: list[str] = []
-    monkeypatch.setattr(cpu_split, "model_counters", lambda url: asked.append(url) or (1.0, 0.1))
+    counters = {cpu_split.MODEL_TEXTS: 1.0, cpu_split.MODEL_CPU_SECONDS: 0.1, cpu_split.BURST_ADMITTED: 4.0}
+    monkeypatch.setattr(cpu_split, "service_counters", lambda url: asked.append(url) or counters)
     lambda_target = Target("local-lambda", "http://127.0.0.1:9", cpu_reader=lambda: 2.0)
     reading = cpu_split.read(lambda_target)
-    assert asked == [] and reading.model is None and reading.server_cpu_s == 2.0
-    assert cpu_split.read(Target("image-container", "http://127.0.0.1:9", cpu_reader=lambda: 2.0)).model == (1.0, 0.1)
+    assert asked == [] and reading.model is None and reading.burst_admitted is None and reading.server_cpu_s == 2.0
+    service = cpu_split.read(Target("image-container", "http://127.0.0.1:9", cpu_reader=lambda: 2.0))
+    assert (service.model, service.burst_admitted) == ((1.0, 0.1), 4.0)
     assert asked == ["http://127.0.0.1:9"]
+
+
+def test_a_step_counts_the_requests_the_burst_allowance_let_in():
+    step = step_figures(Reading(0.0, 1.0, None, burst_admitted=7.0), Reading(10.0, 9.0, None, burst_admitted=31.0), 10)
+    assert step["admitted_in_burst"] == 24
+    assert "admitted_in_burst" not in step_figures(Reading(0.0, 1.0, None), Reading(10.0, 9.0, None), 10)
 
 
 def test_a_step_counts_the_periods_the_cpu_quota_throttled_the_server():
