@@ -7,7 +7,8 @@ socket error. RSS growth is measured from the end of the warm-up (the first segm
 allocator arenas fill) to the end. Goals: 0 failures, growth <= 10 %. Each segment also has the server's CPU
 figures (``cpu_split``), the CPU quota's throttling among them: a throttled period stalls the whole server.
 Every answer of every segment is kept in ``answers.tsv`` (segment, status, send time, latency, lateness), so a
-segment's 429s can be looked at answer by answer (``records.tsv`` holds only the segment running).
+segment's 429s can be looked at answer by answer (``records.tsv`` holds only the segment running). The host's
+steal time (``loadtest.steal``) is sampled throughout, so the seconds with a 429 can be set beside the others.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest import cpu_split
+from loadtest import cpu_split, steal
 from loadtest.capacity import write_bodies, wrk_binary, wrk_version
 from loadtest.openloop import figures, probe_knee, run_records, server_rss_bytes
+from loadtest.steal import StealSampler
 from loadtest.summary import machine_block
 from loadtest.targets import LocalOptions, Target, running_target
 
@@ -129,7 +131,7 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
         progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console
         )
-        with RssSampler(target, config.rss_every_s) as sampler, progress:
+        with RssSampler(target, config.rss_every_s) as sampler, StealSampler() as steal_sampler, progress:
             task = progress.add_task(f"soak at {rate:.0f} RPS", total=count)
             started = time.monotonic()
             for index in range(count):
@@ -152,6 +154,7 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
                 )
         samples = sampler.samples
     memory = growth(samples, config.warm_up_s)
+    host_steal = steal.summarize(steal.by_second(steal_sampler.samples), refusal_times_ms(answers))
     kinds = failure_kinds(segments)
     failures = sum(kinds.values())
     summary = {
@@ -172,6 +175,7 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
         "failure_kinds": kinds,
         "cpu_quota_throttled": quota_throttling(segments),
         "admitted_in_burst": burst_use(segments),
+        "host_steal": host_steal,
         "rss": memory,
         "rss_samples": [[at, round(rss / 2**20, 2)] for at, rss in samples],
         "goals": {"failures": 0, "rss_growth_after_warm_up": MAX_GROWTH},
@@ -196,6 +200,14 @@ def keep_answers(path: Path, index: int, run: dict[str, Any]) -> None:
     )
     with path.open("a") as out:
         np.savetxt(out, columns, fmt=["%d", "%d", "%.3f", "%.3f", "%.3f"], delimiter="\t")
+
+
+def refusal_times_ms(answers: Path) -> list[float]:
+    """When each 429 of ``answers.tsv`` was sent, in ms of the monotonic clock."""
+    import numpy as np
+
+    table = np.loadtxt(answers, skiprows=1, ndmin=2)
+    return table[table[:, 1] == 429, 2].tolist() if len(table) else []
 
 
 def failure_kinds(segments: list[dict[str, Any]]) -> dict[str, int]:
@@ -253,6 +265,19 @@ def print_result(summary: dict[str, Any], console=None) -> None:
         console.print(
             f"burst allowance: {burst['requests']} requests admitted past the bound "
             f"(segments {burst['segments'] or 'none'})"
+        )
+    host = summary.get("host_steal")
+    if host is not None:
+        near = host["beside_refusals"]
+
+        def per_cpu(figures: dict[str, Any]) -> str:
+            if not figures["seconds"]:
+                return "none"
+            return f"{figures['seconds']} s, mean {figures['mean_ms']} ms a second, most {figures['max_ms']}"
+
+        console.print(
+            f"host steal: {100 * host['share_of_cpu_time']:.1f} % of CPU time ({host['ms_per_cpu']} ms per CPU); "
+            f"seconds with a 429: {per_cpu(near['with_a_refusal'])}; the others: {per_cpu(near['without'])}"
         )
     growth_text = "-" if share is None else f"{100 * share:+.1f} %"
     console.print(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -402,3 +403,10 @@ def test_overload_and_soak_commands_run_against_local_container(tiny_model_dir, 
     assert len(answers) == soak["requests"] and set(answers[:, 0]) == {0, 1}
     assert answers[answers[:, 0] == 1, 2].min() > answers[answers[:, 0] == 0, 2].max()
     assert (soak_out / "soak.png").stat().st_size > 0
+    # The host's steal was sampled through the soak, one row a second with a figure for each CPU, on the answers' clock.
+    steal = soak["host_steal"]
+    assert len(steal["by_second"]) >= 5 and all(len(row) == os.cpu_count() for row in steal["by_second"].values())
+    assert min(int(second) for second in steal["by_second"]) <= answers[:, 2].min() // 1000 + 1
+    assert steal["beside_refusals"]["without"]["seconds"] + steal["beside_refusals"]["with_a_refusal"][
+        "seconds"
+    ] == len(steal["by_second"])
