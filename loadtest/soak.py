@@ -270,10 +270,10 @@ def print_result(summary: dict[str, Any], console=None) -> None:
     if host is not None:
         near = host["beside_refusals"]
 
-        def per_cpu(figures: dict[str, Any]) -> str:
-            if not figures["seconds"]:
+        def per_cpu(seconds: dict[str, Any]) -> str:
+            if not seconds["seconds"]:
                 return "none"
-            return f"{figures['seconds']} s, mean {figures['mean_ms']} ms a second, most {figures['max_ms']}"
+            return f"{seconds['seconds']} s, mean {seconds['mean_ms']} ms a second, most {seconds['max_ms']}"
 
         console.print(
             f"host steal: {100 * host['share_of_cpu_time']:.1f} % of CPU time ({host['ms_per_cpu']} ms per CPU); "
