@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import math
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +25,9 @@ from typing import Any
 from loadtest import cpu_split, steal
 from loadtest.capacity import write_bodies, wrk_binary, wrk_version
 from loadtest.openloop import figures, probe_knee, run_records, server_rss_bytes
-from loadtest.steal import StealSampler
+from loadtest.sampler import Sampler
 from loadtest.summary import machine_block
-from loadtest.targets import LocalOptions, Target, running_target
+from loadtest.targets import LocalOptions, running_target
 
 MAX_GROWTH = 0.10
 
@@ -50,33 +49,6 @@ class SoakConfig:
     texts: str = "sentences"
     label: str | None = None
     local: LocalOptions = field(default_factory=LocalOptions)
-
-
-class RssSampler:
-    """Samples the target's RSS every ``every_s`` seconds in a thread: ``(seconds since start, bytes)``."""
-
-    def __init__(self, target: Target, every_s: float) -> None:
-        self.target, self.every_s = target, every_s
-        self.samples: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._started = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            rss = server_rss_bytes(self.target)
-            if rss is not None:
-                self.samples.append((round(time.monotonic() - self._started, 2), rss))
-            if self._stop.wait(self.every_s):
-                return
 
 
 def growth(samples: list[tuple[float, int]], warm_up_s: float) -> dict[str, Any]:
@@ -131,7 +103,9 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
         progress = Progress(
             TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=console
         )
-        with RssSampler(target, config.rss_every_s) as sampler, StealSampler() as steal_sampler, progress:
+        rss = Sampler(lambda: server_rss_bytes(target), config.rss_every_s, "rss-sampler")
+        host_steal = Sampler(steal.read_steal_ticks, steal.EVERY_S, "steal-sampler")
+        with rss, host_steal, progress:
             task = progress.add_task(f"soak at {rate:.0f} RPS", total=count)
             started = time.monotonic()
             for index in range(count):
@@ -152,9 +126,9 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
                         f"failures {sum(failure_kinds(segments).values())}"
                     ),
                 )
-        samples = sampler.samples
+        samples = rss.since_start()
     memory = growth(samples, config.warm_up_s)
-    host_steal = steal.summarize(steal.by_second(steal_sampler.samples), refusal_times_ms(answers))
+    steal_figures = steal.summarize(steal.by_second(host_steal.samples), refusal_times_ms(answers))
     kinds = failure_kinds(segments)
     failures = sum(kinds.values())
     summary = {
@@ -175,7 +149,7 @@ def run_soak(config: SoakConfig, console=None) -> dict[str, Any]:
         "failure_kinds": kinds,
         "cpu_quota_throttled": quota_throttling(segments),
         "admitted_in_burst": burst_use(segments),
-        "host_steal": host_steal,
+        "host_steal": steal_figures,
         "rss": memory,
         "rss_samples": [[at, round(rss / 2**20, 2)] for at, rss in samples],
         "goals": {"failures": 0, "rss_growth_after_warm_up": MAX_GROWTH},

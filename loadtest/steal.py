@@ -1,23 +1,22 @@
 """Steal time: CPU time the hypervisor gave to other guests while this machine's CPUs had work to run.
 
 On a virtual machine a stall of the whole server can come from the host, not from the load: ``/proc/stat``
-counts it per CPU (the 8th value of each ``cpuN`` line, in ``USER_HZ`` ticks, 10 ms). ``StealSampler`` reads it
-every ``every_s`` seconds in a thread while a load runs; ``by_second`` turns the samples into milliseconds of
-steal per CPU in each second of the monotonic clock, the clock ``wrk_per_request.lua`` stamps requests with,
-so the seconds in which requests were refused can be set beside the rest.
+counts it per CPU (the 8th value of each ``cpuN`` line, in ``USER_HZ`` ticks, 10 ms). A run reads it every
+``EVERY_S`` seconds in a thread (``loadtest.sampler.Sampler``); ``by_second`` turns the samples into
+milliseconds of steal per CPU in each second of the monotonic clock, the clock ``wrk_per_request.lua`` stamps
+requests with, so the seconds in which requests were refused can be set beside the rest.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 PROC_STAT = Path("/proc/stat")
 STEAL_FIELD = 8  # cpuN user nice system idle iowait irq softirq steal ...
+EVERY_S = 0.1  # how often a run samples it (``loadtest.sampler.Sampler``)
 
 
 def read_steal_ticks(stat: Path = PROC_STAT) -> tuple[int, ...] | None:
@@ -28,32 +27,6 @@ def read_steal_ticks(stat: Path = PROC_STAT) -> tuple[int, ...] | None:
         return None
     ticks = [int(line.split()[STEAL_FIELD]) for line in lines if line.startswith("cpu") and line[3:4].isdigit()]
     return tuple(ticks) if ticks else None
-
-
-class StealSampler:
-    """Samples every CPU's steal ticks every ``every_s`` seconds in a thread: ``(monotonic seconds, ticks)``."""
-
-    def __init__(self, every_s: float = 0.1, stat: Path = PROC_STAT) -> None:
-        self.every_s, self.stat = every_s, stat
-        self.samples: list[tuple[float, tuple[int, ...]]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="steal-sampler", daemon=True)
-
-    def __enter__(self) -> StealSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            ticks = read_steal_ticks(self.stat)
-            if ticks is not None:
-                self.samples.append((time.monotonic(), ticks))
-            if self._stop.wait(self.every_s):
-                return
 
 
 def by_second(samples: list[tuple[float, tuple[int, ...]]]) -> dict[int, tuple[float, ...]]:

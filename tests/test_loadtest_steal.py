@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from loadtest import steal
+from loadtest.sampler import Sampler
 
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
@@ -43,7 +44,7 @@ def test_steal_goes_to_the_second_each_interval_ends_in_and_beside_the_refusals(
 
 def test_the_sampler_samples_until_it_is_left(tmp_path):
     stat = _stat(tmp_path / "stat", (1, 1))
-    with steal.StealSampler(every_s=0.01, stat=stat) as sampler:
+    with Sampler(lambda: steal.read_steal_ticks(stat), every_s=0.01, name="steal-sampler") as sampler:
         deadline = time.monotonic() + 60  # only so a broken sampler fails instead of hanging
         while len(sampler.samples) < 3 and time.monotonic() < deadline:
             time.sleep(0.01)
